@@ -647,7 +647,7 @@ def test_the_confidence_lines_say_which_images_their_figures_are_measured_on():
         "known_kept": 0.9333,
         "top1_at_threshold": 0.9,
     }
-    calibration, share, threshold = confidence_lines_of(metrics, "data/test")
+    calibration, share, threshold, *_ = confidence_lines_of(metrics, "data/test")  # to report
     assert max(map(len, calibration.splitlines())) <= 100 and " ".join(calibration.split()) == (
         "confidence: the model's probabilities made less sure (temperature 1.500, chosen on the "
         "validation split): it lowers their loss on data/test (120 images) from 0.3000 to "
