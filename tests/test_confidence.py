@@ -1536,7 +1536,7 @@ def test_one_image_is_counted_in_the_singular():
     from objrec.thresholds import resting_words
 
     assert resting_words(1).startswith("chosen on only 1 validation image, under 100")
-    assert export_script.resting_words(1).startswith(", chosen on only 1 validation image, ")
+    assert export_script.resting_words(1).startswith(", chosen on only 1 validation image (")
     noisy = calibration_words(0.3, 1, 0.9)
     assert "too noisy to judge on 1 image: a" in noisy
     assert "chance alone would show on 1 image," in calibration_words(0.3, 1, 0.05, before=0.1)

@@ -30,9 +30,11 @@ def resting_words(n: int, cure: bool = True) -> str:
     """``chosen on 512 validation images``, or under ``FEWEST_FOR_A_THRESHOLD``, that so few make
     the threshold shaky: a clear photo of a known class can come out "unknown" (familiarity
     -0.21) from a threshold chosen on 36 validation images, and the user is to know it might.
-    ``cure``: and what steadies it, said where the threshold is chosen (train) and in the report;
-    evaluate and predict (and the exported script, worded as predict), run again and again on one
-    run, leave it out, not to say the whole paragraph at every command."""
+    ``cure``: in full, what it risks and what steadies it, said where the threshold is chosen
+    (train) and in the report; without (evaluate and predict, and the exported script, worded as
+    predict, run again and again on one run), a clause: ``chosen on only 36 validation images
+    (under 100: shaky)``, as the model card says it. Its three or four lines at every command
+    were noise after the first (newcomer63b)."""
     return " ".join(resting_clauses(n, cure))
 
 
@@ -42,9 +44,9 @@ def resting_clauses(n: int, cure: bool = True) -> list[str]:
     images = plural(n, "validation image")  # 1,542, as every other count
     if n >= FEWEST_FOR_A_THRESHOLD:
         return [f"chosen on {images}"]
-    shaky = f"chosen on only {images}, under {FEWEST_FOR_A_THRESHOLD}, so it is shaky:"
     if not cure:
-        return [shaky, "clear photos of your classes may come out unknown"]
+        return [f"chosen on only {images} (under {FEWEST_FOR_A_THRESHOLD}: shaky)"]
+    shaky = f"chosen on only {images}, under {FEWEST_FOR_A_THRESHOLD}, so it is shaky:"
     return [
         shaky,
         "clear photos of your classes may come out unknown,",

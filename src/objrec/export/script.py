@@ -924,16 +924,13 @@ def typical_image(scaled_on: str | None) -> str:
 
 def resting_words(n: int | None) -> str:
     """``, chosen on 512 validation images``, and under :data:`FEWEST_FOR_A_THRESHOLD` that it is
-    shaky, as ``objrec predict`` says it; "" when the sidecar does not say."""
+    shaky, in a clause, as ``objrec predict`` says it; "" when the sidecar does not say."""
     if n is None:
         return ""
     images = f"{n:,} validation image" + ("" if n == 1 else "s")
     if n >= FEWEST_FOR_A_THRESHOLD:
         return f", chosen on {images}"
-    return (
-        f", chosen on only {images}, under {FEWEST_FOR_A_THRESHOLD}, so it is shaky: "
-        "clear photos of your classes may come out unknown"
-    )
+    return f", chosen on only {images} (under {FEWEST_FOR_A_THRESHOLD}: shaky)"
 
 
 TALLY_FROM = 2
