@@ -179,6 +179,18 @@ def test_every_benchmark_command_the_pages_show_names_a_script_and_options_it_ta
     assert wrong == [] and seen >= 150
 
 
+def test_serves_max_pixels_help_gives_the_memory_figures_commands_md_measured():
+    """serve --max-pixels' help said 4 PNGs of 89 million pixels took 3.4 GB and of 40 million
+    1.5 GB, figures no script made (review64b M2). docs/commands.md's "Limits and memory" quotes
+    benchmarks/serve_memory.py's now: the help gives the same figures as that paragraph."""
+    option = next(p for p in cli.commands["serve"].params if p.name == "max_pixels")
+    figures = re.findall(r"\d+(?:\.\d+)? GiB", option.help or "")
+    page = (ROOT / "docs" / "commands.md").read_text()
+    paragraph = flat(page.split("**Limits and memory.**")[1].split("\n\n")[0])
+    assert len(figures) == 2 and all(figure in paragraph for figure in figures)
+    assert "serve_memory.py" in paragraph
+
+
 def test_the_readmes_table_of_commands_has_a_row_for_each_command_and_no_other():
     """README.md's "The commands at a glance" is where a newcomer looks a command up: each command
     of `objrec --help` has its row there, and no row names a command objrec no longer has."""

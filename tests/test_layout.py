@@ -313,6 +313,7 @@ TIMING_SCRIPTS = (
     "incremental.py",
     "export_memory.py",
     "backbones_measure.py",
+    "serve_memory.py",
 )
 """review64b M3: speed figures from scripts that printed one run's figure, a mean, or no ratio;
 M2: the scripts written for figures of docs/ that had none."""

@@ -459,7 +459,8 @@ SERVE_SECTIONS = {
     help="The most pixels /predict decodes from one image. Up to objrec's own limit (the "
     "default); a larger image is answered 413 with an error that gives the limit, and noted in "
     "the server's log. serve answers 4 uploads at once: a lower limit bounds its memory (4 PNGs of "
-    "89 million pixels took 3.4 GB, of 40 million 1.5 GB; docs/commands.md). It counts RGB "
+    "89 million pixels took 2.8 GiB above the server at rest, of 40 million 1.3 GiB; "
+    "docs/commands.md). It counts RGB "
     "pixels' worth of memory: an image that takes more a pixel to decode (32-bit grey, "
     "transparency) is allowed fewer pixels.",
 )
