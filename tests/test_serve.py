@@ -874,6 +874,76 @@ def test_a_server_stopped_by_sigterm_or_ctrl_c_shuts_down_cleanly_and_exits_0(cl
         assert lines[-1].strip() == last, out
 
 
+def half_sent_upload(lines: list[str]) -> socket.socket:
+    """A connection to the server whose output is ``lines`` that sent an upload's headers and
+    half its body, then waits: a phone that lost its network mid-upload."""
+    port = int(re.search(r"http://127\.0\.0\.1:(\d+)/", "".join(lines)).group(1))
+    body = multipart(png_bytes())
+    head = (
+        f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {len(body)}\r\n"
+        f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n\r\n"
+    )
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall(head.encode() + body[: len(body) // 2])
+    return sock
+
+
+def answer_to(sock: socket.socket) -> tuple[int, dict]:
+    """The status and JSON body the server sent on ``sock`` before it closed it."""
+    got = b""
+    while chunk := sock.recv(65536):
+        got += chunk
+    head, _, body = got.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+@pytest.mark.slow
+def test_an_upload_half_sent_keeps_a_stopped_server_no_longer_than_its_deadline(client):
+    """One client that sent half an upload and waited kept serve from stopping on SIGTERM
+    (systemd, docker stop: then killed, no last line) until it left, however long: the server
+    waits STOP_DEADLINE seconds, then answers it 503 in JSON and ends, counting it."""
+    from objrec.serve.stopping import STOP_DEADLINE
+
+    with serving(client.run, "--runtime", "torch", wait=120) as (process, lines, reader):
+        with contextlib.closing(half_sent_upload(lines)) as sock:
+            time.sleep(0.5)  # its request under way in the server
+            signalled = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=STOP_DEADLINE + 15) == 0, lines
+            took = time.monotonic() - signalled
+            status, answer = answer_to(sock)
+        reader.join(timeout=10)
+    out = "".join(lines)
+    assert STOP_DEADLINE - 0.5 < took < STOP_DEADLINE + 10, out
+    assert status == 503 and "stopped" in answer["error"], answer
+    assert "Traceback" not in out and "ERROR" not in out, out
+    assert lines[-1].strip() == f"stopped serving {client.run}: {STOPPED_WORDS}", out
+
+
+STOPPED_WORDS = "0 uploads answered, 1 cut off by the stop"
+
+
+@pytest.mark.slow
+def test_a_second_ctrl_c_stops_at_once_answering_a_half_sent_upload_in_json_not_a_traceback(
+    client,
+):
+    """A second Ctrl-C stopped the server, but printed a 60-line CancelledError traceback and
+    sent the waiting client uvicorn's plain-text 500, not the JSON error every answer is."""
+    with serving(client.run, "--runtime", "torch", wait=120) as (process, lines, reader):
+        with contextlib.closing(half_sent_upload(lines)) as sock:
+            time.sleep(0.5)
+            process.send_signal(signal.SIGINT)
+            time.sleep(0.5)
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=15) == 0, lines
+            status, answer = answer_to(sock)
+        reader.join(timeout=10)
+    out = "".join(lines)
+    assert status == 503 and "stopped" in answer["error"], answer
+    assert "Traceback" not in out and "ERROR" not in out, out
+    assert lines[-1].strip() == f"stopped serving {client.run}: {STOPPED_WORDS}", out
+
+
 @contextlib.contextmanager
 def serving(run: Path, *options: str, wait: float, env: dict[str, str] | None = None):
     """``objrec serve run --port 0 *options`` in a process of its own, once it said it is
@@ -1937,6 +2007,7 @@ def test_each_upload_is_counted_once_the_refused_apart_from_the_answered(client)
         "left": 0,
         "failed": 0,
         "uncounted": 0,  # several processes' sum only
+        "cut": 0,  # cut off by the server's stop
     }
 
 

@@ -1,10 +1,12 @@
 """What wraps every request ``serve`` answers (:func:`add_middlewares`, innermost first): its own
-failures answered as 500s, the 413 from a Content-Length over the upload limit, each upload
+failures answered as 500s, the 413 from a Content-Length over the upload limit, the 503 of a
+request the server's stop cut off, each upload
 counted by its answer, the Host check against DNS rebinding (400), ``nosniff``, and CORS for the
 origins allowed."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import logging.config
 import socket
@@ -28,10 +30,13 @@ from objrec.serve.settings import (
 )
 from objrec.serve.uploads import (
     CLIENT_LEFT,
+    CUT_BY_STOP,
     RECEIVED,
+    STOPPED_TEXT,
     UploadCounts,
     body_limit,
     declared_length,
+    log_cut_by_stop,
     log_declared_too_large,
     log_too_large,
     too_large_text,
@@ -99,7 +104,42 @@ class CountUploads:
         try:
             await self.app(scope, receive, sending)
         finally:
-            self.counts.count(status[0] if status else CLIENT_LEFT)
+            self.counts.count(status[0] if status else CLIENT_LEFT, scope.get(CUT_BY_STOP, False))
+
+
+class AnswerCutByStop:
+    """A request that the server's stop cut off answered 503 in JSON, and marked
+    (``serve.uploads.CUT_BY_STOP``) so that it is counted as cut off. uvicorn ends the requests
+    still under way (an upload half sent by a client that waits, one waiting for its turn) by
+    cancelling them: ``serve.server.STOP_DEADLINE`` seconds after SIGTERM or Ctrl-C, or at once
+    on a second Ctrl-C. It logged each one's ``CancelledError`` with its traceback (60 lines) and
+    sent the client a plain-text 500. Inside the count and ``nosniff``, which see the 503."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()  # ended here: the answer below is sent, the task then ends
+            scope[CUT_BY_STOP] = True
+            if is_upload(scope):
+                log_cut_by_stop(scope)
+            if not started:  # else the answer is under way, and the stop ends it
+                await error_response(503, STOPPED_TEXT)(scope, receive, send)
 
 
 def is_upload(scope: Scope) -> bool:
@@ -239,11 +279,13 @@ def add_middlewares(
     app: FastAPI, max_upload_bytes: int, names: Sequence[str], origins: Sequence[str]
 ) -> None:
     """What ``app`` does around every request, innermost first: when its body was received
-    marked, its own failures answered as 500s, the 413 from a Content-Length, each upload
+    marked, its own failures answered as 500s, the 413 from a Content-Length, a request the
+    server's stop cut off answered 503, each upload
     counted (in ``app.state.uploads``), the Host check's 400, ``nosniff``, then CORS."""
     app.add_middleware(MarkBodyReceived)  # innermost: where the app reads the body
     app.add_middleware(AnswerFailuresInside)  # added first: innermost, inside CORS
     app.add_middleware(RefuseDeclaredOverLimit, max_upload_bytes=max_upload_bytes)
+    app.add_middleware(AnswerCutByStop)  # inside the count, which sees its 503
     app.state.uploads = UploadCounts()
     app.add_middleware(CountUploads, counts=app.state.uploads)  # the 413 above counted too
     app.add_middleware(RefuseOtherHosts, names=names)  # before the 413: a stranger's, at once

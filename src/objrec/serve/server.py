@@ -242,8 +242,12 @@ def serve(
 def server_config(app: FastAPI | str, workers: int, root_path: str) -> Any:
     """uvicorn's settings for ``app`` (with several ``workers``, the name of its factory):
     ``root_path`` is the prefix ``/openapi.json`` names as its server (:func:`proxy_prefix`);
-    connections beyond :func:`connection_limit` are answered 503 by uvicorn."""
+    connections beyond :func:`connection_limit` are answered 503 by uvicorn; stopped, it waits
+    ``serve.stopping.STOP_DEADLINE`` seconds for the requests under way (one process:
+    ``serve.stopping.StoppingServer``; several: uvicorn's own deadline, a second later)."""
     import uvicorn
+
+    from objrec.serve.stopping import STOP_DEADLINE
 
     return uvicorn.Config(
         app,
@@ -252,6 +256,7 @@ def server_config(app: FastAPI | str, workers: int, root_path: str) -> Any:
         log_level="warning",
         root_path=root_path,
         limit_concurrency=connection_limit(),
+        timeout_graceful_shutdown=STOP_DEADLINE + 1,  # after StoppingServer's own
     )
 
 
@@ -322,14 +327,15 @@ def run_until_stopped(config: Any, sock: socket.socket) -> UploadCounts:
     ('aborted', exit 130 or 143); here it is only noted. Several workers run under uvicorn's
     supervisor, which keeps the signals for itself, each counting its own uploads, summed once
     all have stopped (``serve.workers.counted_across_workers``)."""
-    import uvicorn
     from uvicorn.supervisors import Multiprocess
+
+    from objrec.serve.stopping import StoppingServer
 
     if config.workers > 1:
         with counted_across_workers() as summed:
             Multiprocess(config, sockets=[sock]).run()
             return summed()
-    server = uvicorn.Server(config)
+    server = StoppingServer(config)
 
     def stop(signum: int, frame: object) -> None:
         server.should_exit = True  # one before uvicorn listens stops it as soon as it has started

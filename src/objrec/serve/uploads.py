@@ -102,7 +102,9 @@ class UploadCounts:
     """What a server did with the uploads sent to ``/predict``, by its answer's status
     (``serve.guards.CountUploads``): answered, refused (no image, too large, the server busy:
     never counted among those answered), left by their client before the answer, failed (the
-    server's own error); with several server processes, their sum, and how many of them ended
+    server's own error), cut off by the server's stop (``cut``: still being sent or waiting
+    when it ended them, ``serve.guards.AnswerCutByStop``); with several server processes, their
+    sum, and how many of them ended
     without saying theirs (``uncounted``: killed, or stopped twice, which skips its shutdown;
     ``serve.workers.counted_across_workers``). ``objrec serve``'s last line says them."""
 
@@ -111,10 +113,13 @@ class UploadCounts:
     left: int = 0
     failed: int = 0
     uncounted: int = 0
+    cut: int = 0
 
-    def count(self, status: int) -> None:
-        """One upload more, answered with ``status``."""
-        if status < 400:
+    def count(self, status: int, cut: bool = False) -> None:
+        """One upload more, answered with ``status``, or ``cut`` off by the server's stop."""
+        if cut:
+            self.cut += 1
+        elif status < 400:
             self.answered += 1
         elif status == CLIENT_LEFT:
             self.left += 1
@@ -139,6 +144,7 @@ class UploadCounts:
             (self.refused, "refused"),
             (self.left, "left by their client"),
             (self.failed, "failed"),
+            (self.cut, "cut off by the stop"),
         ]
         said = ", ".join([answered, *(f"{n:,} {what}" for n, what in others if n)])
         if self.uncounted:
@@ -150,6 +156,26 @@ class UploadCounts:
 CLIENT_LEFT = 499
 """The status of an upload whose client closed the connection before its answer (nginx's
 "client closed request")."""
+
+
+CUT_BY_STOP = "objrec.cut_by_stop"
+"""The request scope's key set when the server's stop cut the request off
+(``serve.guards.AnswerCutByStop``): its upload is counted as cut off, whatever it was answered."""
+
+
+STOPPED_TEXT = (
+    "the server stopped before it answered this upload: send it again once the server is back"
+)
+"""The 503's words for an upload the server's stop cut off."""
+
+
+def log_cut_by_stop(scope: Scope) -> None:
+    """The log's line for an upload the server's stop cut off, as :func:`log_request` writes one
+    for every other upload: while its body was still coming, or waiting for its answer."""
+    client = scope.get("client")
+    sender = client[0] if client else "an unknown client"
+    when = "waiting for its answer" if scope.get(RECEIVED) is not None else "while it was sent"
+    events.info("/predict from %s: not answered: the server stopped %s", sender, when)
 
 
 RECEIVED = "objrec.received"
