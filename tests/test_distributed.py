@@ -5,6 +5,9 @@ rank takes batch/2) and DDP averages the gradients, so the only differences are 
 batch (DistributedSampler against one shuffled order) and the dropout masks. On a separable toy set
 that leaves the per-epoch validation loss within 25% and the test accuracy within one image. A
 group of one rank draws the batches of one process and trains as it does, to float rounding.
+
+One real torchrun; the tests of what ranks refuse start their 2 ranks by hand
+(:data:`RANKS_BY_HAND`), forked from one Python that imported PyTorch and objrec once.
 """
 
 import json
@@ -80,20 +83,71 @@ def split_data(tmp_path_factory) -> Path:
     return root
 
 
-def torchrun_train(script: Path, data: Path, out: Path, epochs: int = 1) -> list[str]:
+RANKS_BY_HAND = """
+import os, signal, socket, sys, time, traceback
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # a thread each, as torchrun's ranks on 2 cores
+import torch, objrec.cli, objrec.train  # once, before the ranks fork: seconds of CPU each
+
+script, args = sys.argv[1], sys.argv[2:]
+with socket.socket() as free:
+    free.bind(("127.0.0.1", 0))
+    port = free.getsockname()[1]
+ranks = []
+for rank in range(2):
+    pid = os.fork()
+    if pid == 0:
+        env = dict(RANK=rank, LOCAL_RANK=rank, WORLD_SIZE=2, LOCAL_WORLD_SIZE=2, MASTER_PORT=port)
+        os.environ.update({name: str(value) for name, value in env.items()})
+        os.environ["MASTER_ADDR"] = "127.0.0.1"
+        sys.argv = [script, *args]
+        code = 1
+        try:
+            exec(compile(open(script).read(), script, "exec"), {"__name__": "__main__"})
+            code = 0
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
+        except BaseException:
+            traceback.print_exc()
+        sys.stdout.flush(), sys.stderr.flush()
+        os._exit(code)
+    ranks.append(pid)
+codes, stop_at, grace = {}, None, float(os.environ.get("PET_MONITOR_INTERVAL", "0.1"))
+while len(codes) < len(ranks):
+    pid, status = os.waitpid(-1, os.WNOHANG)
+    if pid:
+        codes[pid] = os.waitstatus_to_exitcode(status)
+        stop_at = stop_at or (time.monotonic() + grace if codes[pid] else None)
+    elif stop_at and time.monotonic() > stop_at:
+        for pid in set(ranks) - codes.keys():
+            os.kill(pid, signal.SIGTERM)
+        stop_at = float("inf")
+    else:
+        time.sleep(0.02)
+sys.exit(next((code for code in codes.values() if code), 0))
+"""
+"""Two ranks of ``python SCRIPT ARGS``, started as torchrun starts them (its variables), by a
+launcher that stops them as torchrun's agent does, with SIGTERM, once a rank failed: as late as
+the agent would, which looks every ``PET_MONITOR_INTERVAL`` seconds (0.1 by default). The ranks
+fork from one Python that imported PyTorch and objrec, where torchrun's agent and each rank
+imported them: 3 imports of seconds of CPU each. The module's torchrun checks torchrun's own
+part."""
+
+
+def ranks_train(script: Path, data: Path, out: Path, epochs: int = 1) -> list[str]:
     """The command of ``objrec train data --out out`` with :data:`ARGS` for ``epochs`` epochs,
-    started by torchrun as 2 ranks running ``script`` (which ends by calling objrec's CLI)."""
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node"]
-    command += ["2", str(script), "train", str(data), "--out", str(out)]
-    return [*command, *ARGS, "--epochs", str(epochs)]
+    started by :data:`RANKS_BY_HAND` as 2 ranks running ``script`` (which ends by calling
+    objrec's CLI)."""
+    command = [sys.executable, "-c", RANKS_BY_HAND, str(script), "train", str(data)]
+    return [*command, "--out", str(out), *ARGS, "--epochs", str(epochs)]
 
 
 @pytest.fixture(scope="module")
 def calibrating_slowly(split_data) -> Iterator[tuple[subprocess.Popen, Path]]:
-    """The torchrun of :data:`RANK_0_CALIBRATES_SLOWLY`, started at once and left running: its
-    rank 1 waits the whole ``OBJREC_TORCHRUN_TIMEOUT`` (20 s) for rank 0, doing nothing, which
-    the module's other torchruns fill (its test, the module's last, reads it). The process and
-    the file of its output; it is killed with its ranks if still running at the module's end."""
+    """The 2 ranks of :data:`RANK_0_CALIBRATES_SLOWLY` (:func:`ranks_train`), started at once and
+    left running: rank 1 waits the whole ``OBJREC_TORCHRUN_TIMEOUT`` (20 s) for rank 0, doing
+    nothing, which the module's other ranks fill (its test, the module's last, reads it). The
+    process and the file of its output; it is killed with its ranks if still running at the
+    module's end."""
     import os
     import signal
 
@@ -108,7 +162,7 @@ def calibrating_slowly(split_data) -> Iterator[tuple[subprocess.Popen, Path]]:
     with (
         said.open("w") as output,
         subprocess.Popen(
-            torchrun_train(script, split_data / "data", split_data / "slow"),
+            ranks_train(script, split_data / "data", split_data / "slow"),
             stdout=output,
             stderr=subprocess.STDOUT,
             env=env,
@@ -132,8 +186,8 @@ def torchrun_and_single(request, split_data):
     seconds) and one torchrun's of the same settings (2 ranks, :data:`RANK_1_ERRS`' ``objrec
     train``, logging at INFO): its three processes take seconds each to start, so the module's
     tests share it (xdist runs the module on one worker, ``xdist_groups``). The folder, the
-    torchrun's output, and the training photos in the order the ranks list them. The torchrun
-    that waits out its timeout (``calibrating_slowly``) is started first, where it runs."""
+    torchrun's output, and the training photos in the order the ranks list them. The ranks
+    that wait out their timeout (``calibrating_slowly``) are started first, where they run."""
     import os
 
     waits = test_a_rank_that_waits_longer_than_the_timeout_for_rank_0_says_what_it_waited_for
@@ -398,15 +452,29 @@ sys.exit(main(sys.argv[1:]))
 
 
 def refused(root: Path, script: str, name: str, env: dict[str, str], epochs: int = 1) -> str:
-    """What the torchrun of ``script`` (written as ``root / name``.py) training the module's
-    split folder into ``root / name`` for ``epochs`` epochs said on stderr, as one line: it must
-    fail."""
+    """What the 2 ranks of ``script`` (written as ``root / name``.py) training the module's split
+    folder into ``root / name`` for ``epochs`` epochs said on stderr, as one line: they must fail
+    (started by :data:`RANKS_BY_HAND`)."""
+    import contextlib
+    import os
+    import signal
+
     path = root / f"{name}.py"
     path.write_text(script)
-    command = torchrun_train(path, root / "data", root / name, epochs)
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
-    said = " ".join(done.stderr.split())  # as one line, however the terminal wrapped it
-    assert done.returncode != 0, said[-3000:]
+    with subprocess.Popen(
+        ranks_train(path, root / "data", root / name, epochs),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    ) as process:
+        try:
+            said = " ".join(process.communicate(timeout=300)[1].split())  # as one line
+        finally:
+            with contextlib.suppress(ProcessLookupError):  # its ranks, had one not stopped
+                os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode != 0, said[-3000:]
     return said
 
 
@@ -512,8 +580,9 @@ def test_a_rank_whose_peer_failed_alone_stops_at_once_saying_so(split_data):
     """review61b L3: a rank that failed alone left rank 1 to say gloo's "Connection closed by
     peer" as "an error objrec did not expect, a bug". The other ranks stop within a second of
     its end, saying what they waited for, whether or not a launcher stops them: torchrun's agent
-    looks every 5 s here (``PET_MONITOR_INTERVAL``; 0.1 s by default), as one without an agent
-    (ranks started by hand, a Kubeflow pod) never does, and the wait is the default 3 hours."""
+    looks every 5 s here (``PET_MONITOR_INTERVAL``; 0.1 s by default), the launcher here stops
+    them as late (:data:`RANKS_BY_HAND`), as one without an agent (ranks started by hand, a
+    Kubeflow pod) never does, and the wait is the default 3 hours."""
     import os
 
     env = {**os.environ, "OBJREC_CACHE": str(split_data / "cache-fails")}

@@ -16,8 +16,8 @@ ONE_WORKER = {
     "test_page.py": "a headless Chromium and two `objrec serve` processes",
     "test_report.py": "a headless Chromium",
     "test_distributed.py": (
-        "a training and two torchruns of three processes each, one of which waits out its "
-        "timeout beside the module's four other torchruns, its last test reading it"
+        "a training, a torchrun of three processes, and 2 ranks that wait out their timeout "
+        "beside the module's other tests, its last test reading them"
     ),
     "test_layout.py": "every test file's syntax tree",
     "test_serve.py": "a copy of the session's run served, and a `serve --workers 2`'s check",
