@@ -493,6 +493,26 @@ def test_a_form_that_cannot_be_read_is_told_what_to_send_and_logged(client, capl
     assert client.post("/predict", files={"file": ("é" * 300 + ".png", png_bytes())}).is_success
 
 
+def test_a_form_cut_short_is_said_to_be_unreadable_not_empty(client, caplog):
+    """review64b L1: a form whose body ends before its closing boundary (an upload cut off) was
+    answered 422 "the form is empty", and one cut in its image after a topk field "the form has
+    no field file, only topk": either was sent, and could not be read."""
+    whole = multipart(png_bytes())
+    cut = whole[: whole.rindex(b"--" + BOUNDARY.encode())]
+    headers = {"content-type": f"multipart/form-data; boundary={BOUNDARY}"}
+    said = "the form (multipart/form-data) could not be read (it ends before its closing boundary"
+    with caplog.at_level("INFO", logger="objrec.serve.events"):
+        answer = client.post("/predict", content=cut, headers=headers)
+    assert answer.status_code == 400 and answer.json()["error"].startswith(said), answer.text
+    assert f"refused, 400: {said}" in caplog.text
+    topk = f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="topk"\r\n\r\n3\r\n'.encode()
+    answer = client.post("/predict", content=topk + whole[: len(whole) // 2], headers=headers)
+    assert answer.status_code == 400 and answer.json()["error"].startswith(said), answer.text
+    empty = client.post("/predict", content=f"--{BOUNDARY}--\r\n".encode(), headers=headers)
+    assert empty.status_code == 422 and "the form is empty" in empty.json()["error"]
+    assert client.post("/predict", content=whole, headers=headers).status_code == 200
+
+
 def test_serve_s_log_leaves_the_form_parser_s_own_words_to_its_400(client, monkeypatch, caplog):
     """review52b L2: a form that is no form (``garbage`` under a boundary) put python-multipart's
     own warning into serve's log, ``warning: Expected boundary character 45, got 103 at index

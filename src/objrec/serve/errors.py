@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from objrec.serve.turns import (
     LEFT,
 )
-from objrec.serve.uploads import log_request, log_too_large, too_large_text
+from objrec.serve.uploads import BODY_END, log_request, log_too_large, too_large_text
 
 PATHS = "/ (the page), /predict (POST an image), /health, /info and /docs"
 """What this server answers, as its 404 says."""
@@ -50,15 +50,34 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> JSONRespo
         if route_path(request) == "/predict" and await request.is_disconnected():
             log_request(request, None, LEFT["sending"])  # it read as a form refused
             return error_response(499, LEFT["sending"])
-        sentence = unreadable_form_text(str(exc.detail))
-        if route_path(request) == "/predict":
-            log_request(request, None, f"refused, 400: {sentence}")
-        return error_response(400, sentence)
+        return form_refused(request, unreadable_form_text(str(exc.detail)))
     if exc.status_code == 405:
         return error_response(405, wrong_method_text(request, exc), exc.headers)
     if exc.status_code == 404 and not isinstance(exc, HTTPException):  # the router's
         return error_response(404, f"no page {route_path(request)}: this server answers {PATHS}")
     return error_response(exc.status_code, str(exc.detail), exc.headers)
+
+
+def form_refused(request: Request, sentence: str) -> JSONResponse:
+    """The 400 of a form that could not be read, and its line in the log for an upload."""
+    if route_path(request) == "/predict":
+        log_request(request, None, f"refused, 400: {sentence}")
+    return error_response(400, sentence)
+
+
+def form_cut_short(request: Request) -> bool:
+    """Whether a multipart request's body ended before its form's closing boundary (an upload cut
+    off): its parser then finds no part, or none after the last whole one, and the form read as
+    empty, or without its ``file``. An empty body is an empty form."""
+    kind, _, params = (request.headers.get("content-type") or "").partition(";")
+    boundary = params.partition("boundary=")[2].split(";")[0].strip().strip('"')
+    end = request.scope.get(BODY_END, b"")
+    multipart = kind.strip().lower() == "multipart/form-data"
+    return multipart and bool(boundary) and bool(end) and f"--{boundary}--".encode() not in end
+
+
+CUT_SHORT = "it ends before its closing boundary: cut short, as an upload cut off leaves it"
+"""Why a form cut short could not be read (:func:`form_cut_short`)."""
 
 
 def wrong_method_text(request: Request, exc: StarletteHTTPException) -> str:
@@ -143,9 +162,12 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
     text (``curl -F file=photo.jpg``, without the ``@``) was pydantic's "Value error, Expected
     UploadFile, received: <class 'str'>"; a ``topk`` of 0 "Input should be greater than or equal
     to 1"; a ``tta`` of ``maybe`` "Input should be a valid boolean, unable to interpret
-    input"."""
+    input". A form cut short, which read as one without its ``file``, is a 400 of a form that
+    could not be read (:func:`form_cut_short`)."""
     first = exc.errors()[0] if exc.errors() else {}
     where = ".".join(str(p) for p in first.get("loc", ())[1:]) or "request"
+    if where == "file" and first.get("type") == "missing" and form_cut_short(request):
+        return form_refused(request, unreadable_form_text(CUT_SHORT))
     if where == "file" and first.get("type") != "missing":
         sentence = NOT_A_FILE
     elif where == "file":

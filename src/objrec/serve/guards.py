@@ -29,6 +29,8 @@ from objrec.serve.settings import (
     is_address,
 )
 from objrec.serve.uploads import (
+    BODY_END,
+    BODY_END_BYTES,
     CLIENT_LEFT,
     CUT_BY_STOP,
     RECEIVED,
@@ -65,7 +67,8 @@ class NoSniff:
 class MarkBodyReceived:
     """Marks in the request's scope (:data:`RECEIVED`) when its body has been received whole: a
     refusal of FastAPI's checks (``topk`` out of range, no image) was logged without the time an
-    answer's line ends with ("in 3 ms")."""
+    answer's line ends with ("in 3 ms"); and keeps the body's end (``serve.uploads.BODY_END``),
+    where a form that was cut short lacks its closing boundary."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -73,8 +76,11 @@ class MarkBodyReceived:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def receiving() -> Message:
             message = await receive()
-            if message["type"] == "http.request" and not message.get("more_body", False):
-                scope[RECEIVED] = time.perf_counter()
+            if message["type"] == "http.request":
+                end = scope.get(BODY_END, b"") + message.get("body", b"")
+                scope[BODY_END] = end[-BODY_END_BYTES:]
+                if not message.get("more_body", False):
+                    scope[RECEIVED] = time.perf_counter()
             return message
 
         await self.app(scope, receiving if scope["type"] == "http" else receive, send)

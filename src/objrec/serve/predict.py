@@ -94,8 +94,8 @@ PREDICT_ERRORS: dict[int | str, dict[str, Any]] = {
     for code, text in (
         (
             400,
-            "the file is empty, the form cannot be read, or the request was sent to a name "
-            "this server does not answer to (its Host header)",
+            "the file is empty, the form cannot be read (or was cut short), or the request was "
+            "sent to a name this server does not answer to (its Host header)",
         ),
         (
             413,
@@ -112,7 +112,8 @@ PREDICT_ERRORS: dict[int | str, dict[str, Any]] = {
         (
             503,
             f"the server is busy: {MOST_WAITING} uploads wait for their turn already; send it "
-            "again after the seconds its Retry-After header gives",
+            "again after the seconds its Retry-After header gives; or the server stopped before "
+            "it answered the upload",
         ),
     )
 }

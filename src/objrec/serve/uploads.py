@@ -178,6 +178,15 @@ def log_cut_by_stop(scope: Scope) -> None:
     events.info("/predict from %s: not answered: the server stopped %s", sender, when)
 
 
+BODY_END = "objrec.body_end"
+"""The request scope's key for the last :data:`BODY_END_BYTES` of its body, as received, kept by
+``serve.guards.MarkBodyReceived``: a form without its closing boundary was cut short
+(``serve.errors.form_cut_short``)."""
+BODY_END_BYTES = 128
+"""Enough of a body's end to hold a form's closing boundary (a boundary is at most 70
+characters, RFC 2046) and the line ends around it."""
+
+
 RECEIVED = "objrec.received"
 """The request scope's key for when its body was received whole (``time.perf_counter()``), set
 by ``serve.guards.MarkBodyReceived``: an upload's log line times a refusal made before the
