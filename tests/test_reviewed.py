@@ -153,13 +153,17 @@ def test_a_relabel_applied_as_the_audit_proposed_it_is_not_remembered_as_settled
     assert not (tmp_path / "fixed" / REVIEWED_FILE).exists()
     assert (tmp_path / "fixed/train/dragonfly/ant_0.png").is_file()
     folders = (data, plan, tmp_path / "fixed")
-    assert applied_line(counts, folders, True).endswith(
-        "; 1 relabel applied as the audit proposed, not remembered as settled (a later audit "
-        "judges the photo again; if you read and agree with it, `objrec apply-plan "
-        f"{data} {plan} {tmp_path}/fixed --remember` remembers it, copying nothing); {data} is "
-        "unchanged"
+    line = applied_line(counts, folders, True)
+    assert "(1 relabelled)" in line and "pre-filled" not in line and "--remember" not in line
+    # short sentences of their own, not one clause of four ideas (newcomer63b): what happened,
+    # why it is not remembered, what --remember does, then the command alone on its line
+    assert as_proposed_words(1, folders) == (
+        "1 relabel was applied as the audit pre-filled it. Nothing says you read it, so it is not "
+        "remembered as your decision: a later audit judges the photo again. If you read and agree "
+        f"with it, --remember remembers it in {tmp_path}/fixed, copying nothing:\n"
+        f"  objrec apply-plan {data} {plan} {tmp_path}/fixed --remember"
     )
-    assert "(a later audit judges the photos again;" in as_proposed_words(2, folders)
+    assert "a later audit judges those photos again." in as_proposed_words(2, folders)
     fixed, moved = tmp_path / "fixed", "train/dragonfly/ant_0.png"
     now = [Item(fixed / moved, moved, 1, "train")]
     again = Inventory(fixed, ("ant", "dragonfly"), now, True, [hash_file(fixed / moved)])
@@ -190,7 +194,7 @@ def test_apply_plan_remember_keeps_a_plan_s_relabels_as_decisions_in_the_copy_ma
     fixed, moved = tmp_path / "fixed", "train/dragonfly/ant_0.png"
     assert main(["apply-plan", str(data), str(plan), str(fixed)]) == 0
     said = " ".join(capsys.readouterr().out.split())
-    assert f"`objrec apply-plan {data} {plan} {fixed} --remember` remembers it" in said
+    assert f"objrec apply-plan {data} {plan} {fixed} --remember" in said
     assert not (fixed / REVIEWED_FILE).exists()
     Image.new("RGB", (8, 8), (1, 2, 3)).save(fixed / "train/ant/added.png")  # the loop goes on
     before = sorted(p.relative_to(fixed) for p in fixed.rglob("*.png"))
@@ -275,7 +279,7 @@ def test_apply_plan_accept_takes_the_audit_s_suggestions_as_decisions_remembered
     assert (tmp_path / "fixed/train/ant/ant_2.png").is_file()
     assert main(["apply-plan", str(data), str(plan), str(tmp_path / "cli"), "--accept"]) == 0
     said = " ".join(capsys.readouterr().out.split())
-    assert "(2 relabelled)" in said and "not remembered as settled" not in said
+    assert "(2 relabelled)" in said and "not remembered as your decision" not in said
     assert "2 rows left to review" in said and "--accept" not in said  # not offered again
     assert "; 1 of them is a label flag too weak to accept, the suggested class under p 0.5" in said
     assert "remembers the 2 labels your plans kept or changed" in said

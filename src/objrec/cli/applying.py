@@ -121,7 +121,7 @@ def apply_plan(
         notes = {"test_note": note, "valid_note": valid, "source_note": source}
         print_json(with_warnings({**counts.to_json(), **notes}, logged))
         return
-    line = applied_line(counts, (data, plan, out), copy, accepted=accept)
+    line = closing_lines(counts, (data, plan, out), copy, accept)
     reviewed = counts.reviewed and reviewed_line(out, counts.reviewed)
     print_said(line, note, valid, source, reviewed, after_plan(out))
 
@@ -191,6 +191,16 @@ def reviewed_line(out: Path, n: int) -> str:
     )
 
 
+def closing_lines(
+    counts: AppliedPlan, folders: tuple[Path, Path, Path], copy: bool, accepted: bool
+) -> str:
+    """What apply-plan did (:func:`applied_line`), then, in sentences of their own, its relabels
+    applied as the audit pre-filled them and how to remember them (:func:`as_proposed_words`)."""
+    said = applied_line(counts, folders, copy, accepted)
+    proposed = as_proposed_words(counts.relabels_as_proposed, folders)
+    return f"{said}\n{proposed}" if proposed else said
+
+
 def applied_line(
     counts: AppliedPlan, folders: tuple[Path, Path, Path], copy: bool, accepted: bool = False
 ) -> str:
@@ -209,7 +219,6 @@ def applied_line(
     by_hand = counts.moved_by_hand
     review = counts.left_to_review
     undecided = left_to_review_words(review, accepted, counts.not_accepted)
-    undecided += as_proposed_words(counts.relabels_as_proposed, folders)
     if not any((counts.removed, counts.relabelled, by_hand, broken, replaced)):
         says = "says keep or review" if review else "says keep"
         return (
@@ -271,21 +280,25 @@ def left_to_review_words(n: int, accepted: bool = False, weak: int = 0) -> str:
 
 
 def as_proposed_words(n: int, folders: tuple[Path, Path, Path]) -> str:
-    """The closing line's clause for the plan's ``n`` relabels applied as the audit pre-filled
-    them (``applying.decisions.as_proposed``), or "": "remembers the 4 labels your plans kept or
-    changed" would read an automatic relabel, applied unread, as a decision taken. It names the
-    command (``folders``: DATA, PLAN, OUT) that remembers them in OUT as it is, for a person who
-    read them: a copy again with --accept was the only way offered, after they had trained on
-    OUT and added photos to it (newcomer60, 1)."""
+    """What to know of the plan's ``n`` relabels applied as the audit pre-filled them
+    (``applying.decisions.as_proposed``), in short sentences of their own after the closing
+    line, or "": what happened, what ``--remember`` does, the command (``folders``: DATA, PLAN,
+    OUT). "remembers the 4 labels your plans kept or changed" would read an automatic relabel,
+    applied unread, as a decision taken; a copy again with --accept was the only way offered,
+    after a person had trained on OUT and added photos to it (newcomer60, 1); and one clause of
+    four ideas read as if a relabel left as written had not been reviewed (newcomer63b)."""
     if not n:
         return ""
-    them = "it" if n == 1 else "them"
+    one = n == 1
     command = " ".join(shlex.quote(shown(folder)) for folder in folders)
+    photo, them = ("the photo", "it") if one else ("those photos", "them")
     return (
-        f"; {plural(n, 'relabel')} applied as the audit proposed, not remembered as settled (a "
-        f"later audit judges {'the photo' if n == 1 else 'the photos'} again; if you read and "
-        f"agree with {them}, `objrec apply-plan {command} --remember` remembers {them}, copying "
-        "nothing)"
+        f"{plural(n, 'relabel')} {'was' if one else 'were'} applied as the audit pre-filled "
+        f"{them}. Nothing says you read {them}, so {'it is' if one else 'they are'} not "
+        f"remembered as your decision: a later audit judges {photo} again. If you read and "
+        f"agree with {them}, --remember remembers {them} in {shlex.quote(shown(folders[2]))}, "
+        "copying nothing:\n"
+        f"  objrec apply-plan {command} --remember"
     )
 
 
