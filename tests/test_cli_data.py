@@ -62,6 +62,23 @@ def test_split_add_and_audit_name_their_ratios_and_seed_as_the_cli_names_values(
     assert code == 0 and "--ratios SHARE...  " in out and "--seed N  " in out
 
 
+def test_split_s_help_says_the_groups_file_s_columns_and_the_readme_its_words(capsys):
+    """newcomer63b: split hinted `see --groups` for camera traps, and `split --help` said only
+    `--groups FILE  Keep each group a CSV file names in one split.`: the file's columns were in
+    docs/commands.md alone. The help's line says them; the README's word list says what EXIF
+    and a perceptual hash are, which split's lines name."""
+    code, out, _ = run(capsys, "split", "--help")
+    said = " ".join(out.split())
+    assert (
+        code == 0
+        and "Keep each group in one split: a CSV with columns file (class/name.jpg)" in said
+    )
+    words = (
+        (Path(__file__).parents[1] / "README.md").read_text().split("## The words objrec uses")[1]
+    )
+    assert "- **EXIF**: " in words and "- **perceptual hash**: " in words
+
+
 def test_each_split_setting_s_help_is_its_field_s():
     """split's --groups help was written out again in the command, and drifted from what
     grouping reads (it said comma or semicolon; a tab-separated file is read too, and so is a
@@ -1712,7 +1729,7 @@ def test_split_keeps_a_groups_files_groups_together_and_says_so(
 ):
     code, out, _ = run(capsys, "split", "--help-all")
     out = " ".join(out.split())
-    assert code == 0 and "--groups FILE" in out and "columns file and group" in out
+    assert code == 0 and "--groups FILE" in out and "columns file (class/name.jpg) and group" in out
     assert "class/name relative to the source folder, ./class/name, class\\name as Windows" in out
     groups = tmp_path / "groups.csv"
     groups.write_text("file,group\nred/img_00.jpg,b1\nblue/img_03.png,b1\ngreen/img_01.png,b2\n")

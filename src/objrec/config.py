@@ -377,13 +377,14 @@ class SplitConfig:
     mirrored, turned, letterboxed or recoloured copies of one picture, found by perceptual hash)
     in one split, as byte-identical files always are."""
     groups: PathGiven | None = None
-    """Keep each group a CSV file names in one split. A CSV file with the columns file and group
-    (file as class/name relative to the source folder, ./class/name, class\\name as Windows writes
-    it, or its absolute path inside the folder; other columns ignored; comma, semicolon or tab
-    separated): every image of one group lands in one split, with its duplicates (burst frames, a
-    camera's sequences or sites, which no hash sees); images it does not name are groups of their
-    own. A row naming a file outside the source folder or that it lacks, or a file in two groups,
-    is refused with its line (``grouping.read_groups``)."""
+    """Keep each group in one split: a CSV with columns file (class/name.jpg) and group (a site).
+    A row per image (its file as class/name relative to the source folder, ./class/name,
+    class\\name as Windows writes it, or its absolute path inside the folder; other columns
+    ignored; comma, semicolon or tab separated): every image of one group lands in one split,
+    with its duplicates (burst frames, a camera's sequences or sites, which no hash sees); images
+    it does not name are groups of their own. A group is any word: a site, a camera, a day. A row
+    naming a file outside the source folder or that it lacks, or a file in two groups, is refused
+    with its line (``grouping.read_groups``)."""
     like: PathGiven | None = None
     """Keep each image in its split of an earlier split. An earlier split folder of the same photos
     (the source folder edited since): every image it holds (by content, whatever its name or class
