@@ -323,6 +323,30 @@ def test_a_command_lets_go_of_every_store_it_opened_though_closing_one_fails(tmp
     assert not store_held(tmp_path / "a") and not store_held(tmp_path / "b")
 
 
+def test_a_store_that_fails_to_close_after_a_command_s_error_keeps_that_error(
+    tmp_path, monkeypatch, caplog
+):
+    """A command's error (a damaged image, a refused setting) was replaced by its store's close
+    failing as the command ended (its last rows synced on a full disk): the user read of the
+    disk, never of what stopped the command. The close's error is logged; the command's is
+    raised, and the store is still let go of."""
+    from objrec import store as store_module
+    from objrec.cache import stores_held
+
+    from .conftest import store_held
+
+    def full(store: FeatureStore) -> None:
+        raise ObjrecError("the disk of the cache folder is full")
+
+    monkeypatch.setattr(store_module.FeatureStore, "flush", full)
+    cache = FeatureCache(tmp_path / "a")
+    with pytest.raises(ValueError, match="the command's own error"), stores_held():
+        assert cache.store.is_open
+        raise ValueError("the command's own error")
+    assert "failed too: the disk of the cache folder is full" in caplog.text
+    assert not store_held(tmp_path / "a")
+
+
 def test_checking_an_evaluation_s_images_keeps_a_store_its_caller_holds(tmp_path):
     """``current.same_contents`` (is an evaluation of the images there now? the report's and
     the model card's question) closed the thread's store as it returned, one its caller held

@@ -71,17 +71,28 @@ def stores_held() -> Iterator[None]:
     before (:meth:`FeatureCache.close`): a command's, so that a prune or clear waiting for it
     goes on once it is done, never between its looking features up and reading them (they would
     be gone). A store open before the block is its holder's to let go of; another thread's
-    stores are its own (:func:`thread_stores`), never touched here. Usable as a decorator."""
+    stores are its own (:func:`thread_stores`), never touched here. Usable as a decorator. Where
+    the block raised, a close that fails too is logged, and the block's own error raised: the
+    close's (a full disk as its last rows were synced) had taken the command's place."""
     stores = thread_stores()
     before = {key: store.opening for key, store in stores.items()}
-    try:
-        yield
-    finally:
-        let_go_of_all(
+
+    def opened() -> list[FeatureStore]:
+        return [
             store
             for key, store in list(stores.items())
             if store.opening is not None and store.opening != before.get(key)
-        )
+        ]
+
+    try:
+        yield
+    except BaseException:
+        try:
+            let_go_of_all(opened())
+        except Exception as exc:  # the block's error is the one to say
+            log.warning("closing the feature store after the error below failed too: %s", exc)
+        raise
+    let_go_of_all(opened())
 
 
 def let_go_of_all(stores: Iterable[FeatureStore]) -> None:
