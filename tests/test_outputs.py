@@ -1331,6 +1331,49 @@ def test_a_command_waiting_for_its_output_folders_lock_says_so(
     assert said == [f"waiting for other objrec processes to stop reading or writing {out}"]
 
 
+def test_a_wait_for_a_lock_this_process_holds_names_a_thread_of_it_not_another_process(
+    tmp_path, caplog
+):
+    """A Python caller's two calls at once (a thread writing into a folder another thread had
+    locked) were told they waited for "other objrec processes", which were not there: the wait
+    names another thread of this process where this process holds the lock, and other
+    processes once it is let go."""
+    import threading
+
+    from objrec.locks import holders, locked, waiting_in
+
+    folder = tmp_path / "out"
+    folder.mkdir()
+    assert holders(folder) == "other objrec processes"
+    waited = threading.Event()
+    with locked(folder):
+        assert holders(folder, many=False) == "another thread of this process"
+        with caplog.at_level("WARNING", logger="objrec.locks"):
+            thread = threading.Thread(
+                target=_lock_after_wait, args=(folder, waiting_in(folder), waited)
+            )
+            thread.start()
+            assert waited.wait(10)  # told before it waits
+    thread.join(10)
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert said == [
+        f"waiting for another thread of this process to stop reading or writing {folder}"
+    ]
+    assert holders(folder) == "other objrec processes"  # let go by both
+
+
+def _lock_after_wait(folder: Path, wait, waited) -> None:
+    """Take ``folder``'s lock in this thread, ``wait()`` said (and ``waited`` set) first."""
+    from objrec.locks import locked
+
+    def told() -> None:
+        wait()
+        waited.set()
+
+    with locked(folder, told):
+        pass
+
+
 def test_a_full_disk_while_an_output_is_staged_names_that_output(tmp_path):
     """A write error on the staging folder's per_class.csv (a full disk, a read-only mount) was
     raised about OUT, which names no file; now about OUT/per_class.csv, the file it was for."""

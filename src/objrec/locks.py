@@ -16,7 +16,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -43,10 +45,43 @@ def locked(
     try:
         mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
         refused = not _flocked(fd, mode, wait)
-        with _file_locked(Path(folder), mode, wait) if refused else contextlib.nullcontext():
+        file_lock = _file_locked(Path(folder), mode, wait) if refused else contextlib.nullcontext()
+        with file_lock, _held_here(Path(folder)):
             yield
     finally:
         os.close(fd)
+
+
+_HELD: Counter[str] = Counter()
+"""The folders this process holds locked (:func:`locked`), by real path, and how many times."""
+_HELD_GUARD = threading.Lock()
+
+
+@contextlib.contextmanager
+def _held_here(folder: Path) -> Iterator[None]:
+    """``folder`` counted as locked by this process for the block (:func:`holders`)."""
+    key = os.path.realpath(folder)
+    with _HELD_GUARD:
+        _HELD[key] += 1
+    try:
+        yield
+    finally:
+        with _HELD_GUARD:
+            _HELD[key] -= 1
+            if not _HELD[key]:
+                del _HELD[key]
+
+
+def holders(folder: Path, many: bool = True) -> str:
+    """Who a wait for ``folder``'s lock waits for, in words: ``other objrec processes``
+    (``many``; else ``another objrec process``), or, where this process holds it already,
+    ``another thread of this process``: a Python caller's two calls at once (a training beside
+    a split of its folder) were told of another objrec process that was not there."""
+    with _HELD_GUARD:
+        here = os.path.realpath(folder) in _HELD
+    if here:
+        return "another thread of this process"
+    return "other objrec processes" if many else "another objrec process"
 
 
 def waiting_in(folder: Path) -> Callable[[], None]:
@@ -56,7 +91,7 @@ def waiting_in(folder: Path) -> Callable[[], None]:
     The CLI says split's and add's waits in the same words (``cli.output.waiting_line``)."""
 
     def wait() -> None:
-        log.warning("waiting for other objrec processes to stop reading or writing %s", folder)
+        log.warning("waiting for %s to stop reading or writing %s", holders(folder), folder)
 
     return wait
 

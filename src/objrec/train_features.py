@@ -38,7 +38,7 @@ from objrec.features import (
 from objrec.finetune import FromTheCut, body_to_tune, split_body
 from objrec.frozen import FrozenBody, PassSettings
 from objrec.int8_body import QuantizedBody
-from objrec.locks import locked
+from objrec.locks import holders, locked
 from objrec.meta import RunMeta
 from objrec.progress import Reporter
 from objrec.provenance import SplitState, split_state
@@ -62,7 +62,8 @@ def listed_split(
     between two ranks' listings was trained under another class's label, or stopped a rank."""
 
     def wait() -> None:
-        reporter.note(f"waiting for another objrec process to finish writing in {data_dir}")
+        who = holders(data_dir, many=False)
+        reporter.note(f"waiting for {who} to finish writing in {data_dir}")
 
     doing = f"rank 0 listing the images of {data_dir}"
     if not world.main:

@@ -708,9 +708,9 @@ def waiting_line(folder: Path, readers: bool = False) -> Callable[[], None]:
     doing = "reading or writing" if readers else "writing in"
 
     def wait() -> None:
-        notes.print(
-            f"waiting for other objrec processes to stop {doing} {shown(folder)}", markup=False
-        )
+        from objrec.locks import holders
+
+        notes.print(f"waiting for {holders(folder)} to stop {doing} {shown(folder)}", markup=False)
 
     return wait
 
