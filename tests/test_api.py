@@ -640,3 +640,19 @@ def test_every_record_a_public_function_takes_or_returns_is_public():
         for record in re.findall(r"\b([A-Z]\w*(?:Config|Result))\b", " ".join(named)):
             assert record in objrec.__all__ and record in dir(objrec), (name, record)
             assert getattr(objrec, record).__name__ == record
+
+
+@pytest.mark.slow  # loads the run three ways
+def test_the_classes_of_a_run_are_one_list_whichever_record_reads_them(trained_run):
+    """notebook63: `load_model(run)[1].classes` was a tuple and `TrainResult.classes` a list:
+    the same names never compared equal (`("a", "b") == ["a", "b"]` is False), and mypy typed
+    them apart. Every record of a run names its classes as a list."""
+    import objrec
+    from objrec.meta import RunMeta
+
+    _, meta = objrec.load_model(trained_run)
+    run = objrec.load_run(trained_run)
+    recognizer = objrec.Recognizer.load(trained_run)
+    assert meta.classes == run.classes == recognizer.classes and type(meta.classes) is list
+    again = RunMeta(meta.backbone, tuple(meta.classes), meta.data, meta.head)
+    assert again.classes == meta.classes  # given as a tuple, kept as a list

@@ -30,7 +30,7 @@ class Payload:
 @pytest.mark.slow
 def test_checkpoint_round_trip_predicts_the_same(trained_once):
     model, meta = load_model(trained_once)
-    assert meta.classes == ("blue", "green", "red")
+    assert meta.classes == ["blue", "green", "red"]
     assert meta.backbone == "tiny_test" and meta.format_version == 3
     assert meta.head.members == 5 and meta.head.n_features == 16
     assert meta.data == DataConfig(32, 36, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))

@@ -198,7 +198,7 @@ def test_a_zipped_share_unzips_into_a_folder_that_loads(run, tmp_path):
         archive.extractall(tmp_path / "unzipped")
     assert "ours/model.safetensors" in names and "ours/SHA256SUMS" in names
     _, meta = read_checkpoint(tmp_path / "unzipped" / "ours")
-    assert meta.classes == ("blue", "green", "red")
+    assert meta.classes == ["blue", "green", "red"]
     with pytest.raises(ObjrecError, match="earlier share"):
         share_run(run, tmp_path / "ours.zip", zipped=True)
     share_run(run, tmp_path / "ours.zip", zipped=True, force=True)

@@ -175,7 +175,10 @@ class RunMeta:
     """Everything a checkpoint carries besides tensors: enough to rebuild, use and describe it."""
 
     backbone: str
-    classes: tuple[str, ...]
+    classes: list[str]
+    """The class names, in the model's order: a list, as every record of objrec's names them
+    (``TrainResult.classes``, ``Recognizer.classes``), so that they compare equal (a tuple here
+    was never equal to a run's list of the same names)."""
     data: DataConfig
     head: HeadConfig
     train_config: TrainConfig | None = None
@@ -210,6 +213,9 @@ class RunMeta:
     graph), so that a retrain renaming its model over the file meanwhile is not named for this
     one's work. None for a model not read from a file (``train``'s own)."""
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "classes", list(self.classes))  # given as any sequence
+
     @property
     def feature_dtype(self) -> str:
         """The dtype the run's frozen features were stored in (float32 for runs that do not say):
@@ -241,7 +247,7 @@ class RunMeta:
             train_config.dropout,
             train_config.heads,
         )
-        return cls(backbone, tuple(classes), data, head, train_config)
+        return cls(backbone, list(classes), data, head, train_config)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON-able form stored in a checkpoint's header."""
@@ -349,7 +355,7 @@ def read_entry(data: Mapping[str, Any], name: str, read: Callable[[], T]) -> T:
         raise ObjrecError(f"its metadata's `{name}` is not {EXPECTED[name]}") from exc
 
 
-def class_names(value: Any) -> tuple[str, ...]:
+def class_names(value: Any) -> list[str]:
     """A checkpoint's ``classes``: a list of names, refused (TypeError) as anything else (a
     string would be read as one class per letter)."""
     if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
@@ -357,7 +363,7 @@ def class_names(value: Any) -> tuple[str, ...]:
     if twice := sorted(name for name, n in Counter(value).items() if n > 1):
         said = ", ".join(map(repr, twice))
         raise ObjrecError(f"its metadata's `classes` names {said} more than once: one class each")
-    return tuple(value)
+    return list(value)
 
 
 ENTRIES = (
