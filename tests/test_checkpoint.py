@@ -1205,3 +1205,27 @@ def test_a_loaded_model_takes_its_file_s_tensors_without_drawing_or_copying_weig
     with torch.inference_mode():
         assert torch.equal(model(x), before.eval()(x))
         assert torch.equal(model.familiarity(model.body(x)), before.familiarity(before.body(x)))
+
+
+@pytest.mark.parametrize("name", ["model.onnx", "model.zip", "model.bin"])
+def test_a_file_the_refusal_names_is_refused_without_the_readers_traceback(tmp_path, name):
+    """notebook63: `Recognizer.load("run2/model.onnx")` said the file is an export, after a
+    chained traceback of safetensors' "header too large", of no use. Where the sentence says
+    what the file is (an export, a zip) the error is raised alone; where it cannot, the
+    reader's refusal stays chained under it."""
+    import traceback
+    import zipfile
+
+    from objrec import Recognizer, load_model
+
+    given = tmp_path / name
+    if name.endswith(".zip"):
+        with zipfile.ZipFile(given, "w") as shared:
+            shared.writestr("run/model.safetensors", b"x")
+    else:
+        given.write_bytes(bytes(range(256)) * 8)
+    for load in (load_model, Recognizer.load):
+        with pytest.raises(ObjrecError, match="is not an objrec checkpoint") as refused:
+            load(given)
+        shown = "".join(traceback.format_exception(refused.value))
+        assert ("SafetensorError" in shown) == name.endswith(".bin"), shown

@@ -41,6 +41,7 @@ from objrec.model_file import (
     named_in_errors,
     not_a_checkpoint,
     objrec_header,
+    refusal_cause,
     require_intact,
     safetensors_metadata,
     seal,
@@ -199,7 +200,7 @@ def read_state(
             state = load(data)
         header = safetensors_metadata(data)
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise ObjrecError(not_a_checkpoint(path, damaged)) from exc
+        raise ObjrecError(not_a_checkpoint(path, damaged)) from refusal_cause(path, exc)
     return state, objrec_header(path, header), digest.result() if digest is not None else None
 
 
@@ -210,7 +211,7 @@ def tensors_of(path: Path, data: bytes) -> dict[str, torch.Tensor]:
     try:
         return load(data)
     except (SafetensorError, ValueError, RuntimeError) as exc:
-        raise ObjrecError(not_a_checkpoint(path)) from exc
+        raise ObjrecError(not_a_checkpoint(path)) from refusal_cause(path, exc)
 
 
 def build_from_meta(meta: RunMeta) -> Classifier:

@@ -300,6 +300,16 @@ def not_a_checkpoint(path: Path, damaged: str = DAMAGED) -> str:
     return f"{path} is not an objrec checkpoint (not a readable safetensors file){export}"
 
 
+def refusal_cause(path: Path, exc: BaseException) -> BaseException | None:
+    """What :func:`not_a_checkpoint`'s error for ``path`` is chained to (``raise ... from``):
+    ``exc``, safetensors' or the system's refusal, where the sentence cannot say what the file
+    is; None where it says (an export, a zip, a file cut short within its header): under an
+    export's sentence, safetensors' "header too large" was a traceback more, of no use to the
+    caller (notebook63)."""
+    said = header_cut_short(path) is not None or zipfile.is_zipfile(path) or is_onnx_file(path)
+    return None if said else exc
+
+
 def header_cut_short(path: Path) -> str | None:
     """:data:`HEADER_CUT_SHORT` for a file whose first bytes begin a safetensors header longer
     than the file (a copy stopped within it); None for any other."""
@@ -365,12 +375,12 @@ def header_alone(path: Path) -> dict[str, Any]:
     try:
         head, size = file_header(path)
     except OSError as exc:
-        raise ObjrecError(not_a_checkpoint(path)) from exc
+        raise ObjrecError(not_a_checkpoint(path)) from refusal_cause(path, exc)
     require_whole(path, head, size)
     try:
         metadata = safetensors_metadata(head)
     except (ValueError, AttributeError) as exc:  # AttributeError: a header no object
-        raise ObjrecError(not_a_checkpoint(path)) from exc
+        raise ObjrecError(not_a_checkpoint(path)) from refusal_cause(path, exc)
     return objrec_header(path, metadata)
 
 
@@ -442,7 +452,7 @@ def checkpoint_bytes(path: Path, damaged: str = DAMAGED) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise ObjrecError(not_a_checkpoint(path, damaged)) from exc
+        raise ObjrecError(not_a_checkpoint(path, damaged)) from refusal_cause(path, exc)
 
 
 def header_of(path: Path, data: bytes, damaged: str = DAMAGED) -> dict[str, Any]:
@@ -452,7 +462,7 @@ def header_of(path: Path, data: bytes, damaged: str = DAMAGED) -> dict[str, Any]
         require_intact(path, data, damaged)
         metadata = safetensors_metadata(data)
     except (ValueError, AttributeError) as exc:  # AttributeError: a header no object
-        raise ObjrecError(not_a_checkpoint(path, damaged)) from exc
+        raise ObjrecError(not_a_checkpoint(path, damaged)) from refusal_cause(path, exc)
     return objrec_header(path, metadata)
 
 
