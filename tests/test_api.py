@@ -278,6 +278,9 @@ def test_the_python_api_page_runs_as_written(tmp_path, monkeypatch, class_folder
     assert "untaught (photos of none of the classes), current for this model" in printed
     assert "`force=True` to replace them, or another `out` to write elsewhere" in printed
     assert (tmp_path / "run2-plain" / "metrics.json").is_file()
+    answered = objrec.predict(tmp_path / "run", [tmp_path / "photo.jpg"])[0].prob_predicted
+    assert namespace["answer"]["topk"][0]["prob"] == pytest.approx(answered, abs=1e-4)
+    assert abs(namespace["probabilities"] - namespace["probs"]).max() < 1e-5  # the export's
     with pytest.warns(DeprecationWarning, match=r"metrics\['top5'\] .* metrics.overall.top5"):
         assert (
             namespace["evaluation"].metrics["top5"] == namespace["evaluation"].metrics.overall.top5
