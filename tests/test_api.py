@@ -659,3 +659,21 @@ def test_the_classes_of_a_run_are_one_list_whichever_record_reads_them(trained_r
     assert meta.classes == run.classes == recognizer.classes and type(meta.classes) is list
     again = RunMeta(meta.backbone, tuple(meta.classes), meta.data, meta.head)
     assert again.classes == meta.classes  # given as a tuple, kept as a list
+
+
+@pytest.mark.slow  # loads a run
+def test_a_recognizer_is_shown_in_one_line_of_its_attributes(trained_run):
+    """notebook63: a Recognizer printed as `<objrec.inference.Recognizer object at 0x7fa9...>`
+    in a notebook. It is shown in one line, each name an attribute holding the value shown
+    (`n_classes`: its classes counted), as the results are."""
+    import objrec
+
+    recognizer = objrec.Recognizer.load(trained_run)
+    shown = repr(recognizer)
+    pairs = re.findall(r"(\w+)=('[^']*'|[^,)]+)", shown)
+    assert shown.startswith("Recognizer(backbone='tiny_test', n_classes=3, runtime='torch'")
+    for name, value in pairs:
+        held = len(recognizer.classes) if name == "n_classes" else getattr(recognizer, name)
+        said = f"{held:.4g}" if isinstance(held, float) else str(held)
+        assert value.strip("'") == said, name
+    assert {name for name, _ in pairs} >= {"threshold", "threshold_source", "temperature"}

@@ -235,6 +235,24 @@ class Recognizer:
                 tie_head(self._familiarity, self._head)  # the copy on the device
             self._run = self._on_device
 
+    def __repr__(self) -> str:
+        """One line, each name an attribute holding the value shown (``n_classes``: ``classes``
+        counted): the body, how and where the model runs, the unknown threshold, where it comes
+        from and the score it applies to, and the calibration's temperature. A notebook showed
+        ``<objrec.inference.Recognizer object at 0x7fa965f18290>`` (notebook63)."""
+        threshold = "None" if self.threshold is None else f"{self.threshold:.4g}"
+        return (
+            f"Recognizer(backbone={self.backbone!r}, n_classes={len(self.classes)}, "
+            f"runtime={self.runtime!r}, device={str(self.device)!r}, threshold={threshold}, "
+            f"threshold_source={self.threshold_source!r}, "
+            f"unknown_score={self.unknown_score!r}, temperature={self.temperature:.4g})"
+        )
+
+    @property
+    def backbone(self) -> str:
+        """The name of the run's body in objrec's registry (``get_backbone``)."""
+        return self.meta.backbone
+
     def _chosen_threshold(self, given: float | None) -> float | None:
         """The threshold of :attr:`threshold_source`: ``given``, the kept one, or the run's own."""
         if self.threshold_source == "given":
