@@ -3769,7 +3769,8 @@ def test_the_unknown_figures_show_how_many_unknown_photos_were_caught():
     )
     assert repr(OpenSetFigures(0.9, 0.5, 5, 21)).startswith("OpenSetFigures(unknown_caught=None, ")
     page = (Path(__file__).parents[1] / "docs" / "python-api.md").read_text()
-    assert "evaluation.metrics.open_set.figures  # unknown_caught, n_unknown" in page
+    assert "open_set = evaluation.metrics.open_set  # None without unknown=" in page
+    assert "print(open_set.figures)  # unknown_caught, n_unknown" in page
 
 
 def test_an_older_metrics_json_s_stricter_threshold_is_said_by_today_s_rule():
