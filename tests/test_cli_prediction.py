@@ -119,10 +119,13 @@ def test_predict_s_exit_1_is_told_apart_by_its_json_and_an_unknown_answer_exits_
     (tmp_path / "no_run").mkdir()
     code, out, err = run(capsys, "predict", tmp_path / "no_run", good, "--json")
     assert code == 1 and out == "" and err.startswith("error: no checkpoint at")
+    code, out, err = run(capsys, "predict", tmp_path / "gone_run", good, "--json")
+    assert code == 2 and out == "" and "gone_run does not exist" in err
     code, out, _ = run(capsys, "predict", "--help")
     said = " ".join(out.split())
     assert "every image was answered (unknown is an answer)" in said
-    assert "(RUN cannot be used, say: --json then prints nothing)" in said
+    assert "(RUN is not a model, say: --json then prints nothing)" in said
+    assert "2: a wrong command line (RUN not there, say)" in said
     page = " ".join((Path(__file__).parents[1] / "docs" / "commands.md").read_text().split())
     assert "With `--json`, a script tells the two 1s apart by stdout" in page
 
