@@ -69,10 +69,7 @@ def test_split_s_help_says_the_groups_file_s_columns_and_the_readme_its_words(ca
     and a perceptual hash are, which split's lines name."""
     code, out, _ = run(capsys, "split", "--help")
     said = " ".join(out.split())
-    assert (
-        code == 0
-        and "Keep each group in one split: a CSV with columns file (class/name.jpg)" in said
-    )
+    assert code == 0 and "Keep each group in one split: a CSV of columns file and group." in said
     words = (
         (Path(__file__).parents[1] / "README.md").read_text().split("## The words objrec uses")[1]
     )
@@ -1729,7 +1726,11 @@ def test_split_keeps_a_groups_files_groups_together_and_says_so(
 ):
     code, out, _ = run(capsys, "split", "--help-all")
     out = " ".join(out.split())
-    assert code == 0 and "--groups FILE" in out and "columns file (class/name.jpg) and group" in out
+    assert (
+        code == 0
+        and "--groups FILE" in out
+        and "a CSV of columns file and group. A row per image (its file as class/name" in out
+    )
     assert "class/name relative to the source folder, ./class/name, class\\name as Windows" in out
     groups = tmp_path / "groups.csv"
     groups.write_text("file,group\nred/img_00.jpg,b1\nblue/img_03.png,b1\ngreen/img_01.png,b2\n")

@@ -377,7 +377,7 @@ class SplitConfig:
     mirrored, turned, letterboxed or recoloured copies of one picture, found by perceptual hash)
     in one split, as byte-identical files always are."""
     groups: PathGiven | None = None
-    """Keep each group in one split: a CSV with columns file (class/name.jpg) and group (a site).
+    """Keep each group in one split: a CSV of columns file and group.
     A row per image (its file as class/name relative to the source folder, ./class/name,
     class\\name as Windows writes it, or its absolute path inside the folder; other columns
     ignored; comma, semicolon or tab separated): every image of one group lands in one split,
