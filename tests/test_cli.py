@@ -557,7 +557,7 @@ def test_help_says_in_plain_words_what_precision_and_the_unknown_score_are(capsy
     scores = page.split("\n## An unknown score and its threshold\n")[1].split("\n## ")[0]
     assert not [s for s in UNKNOWN_SCORES if f"- `{s}`" not in scores and s != "mahalanobis+knn"]
     assert 'docs/confidence.md, "An unknown score and its threshold", says what each' in train
-    assert "--backbone TEXT The pretrained network, or networks joined by +," in helps["audit"]
+    assert "--backbone NAME The pretrained network, or networks joined by +," in helps["audit"]
     assert "How the pretrained networks compute. Without --run, 8-bit integers" in helps["audit"]
 
 

@@ -81,7 +81,7 @@ def test_backbone_help_says_it_may_be_several_networks_as_its_default_is(capsys)
         code, out, _ = run(capsys, command, "--help")
         said = " ".join(out.split())
         assert code == 0 and "+" in DEFAULT_BACKBONE
-        assert "--backbone TEXT The pretrained network, or networks joined by +, that read" in said
+        assert "--backbone NAME The pretrained network, or networks joined by +, that read" in said
         assert "The pretrained network that reads" not in said, command
 
 
@@ -92,7 +92,7 @@ def test_finetune_blocks_help_and_pages_say_which_bodies_it_fine_tunes(capsys):
     docs = Path(__file__).parents[1] / "docs"
     code, out, _ = run(capsys, "train", "--help")
     said = " ".join(out.split())
-    assert code == 0 and "--finetune-blocks INTEGER Fine-tune EfficientNet-Lite's last N" in said
+    assert code == 0 and "--finetune-blocks N Fine-tune EfficientNet-Lite's last N" in said
     code, out, _ = run(capsys, "train", "--help-all")
     assert code == 0 and "a backbone other than the EfficientNet-Lite ones" in " ".join(out.split())
     commands = (docs / "commands.md").read_text()
@@ -1208,3 +1208,24 @@ def test_a_torchrun_process_its_agent_stops_says_so_not_interrupted(capsys, monk
     said = " ".join(err.split())
     assert code == 128 + signal.SIGTERM and "interrupted" not in said, said
     assert "stopped by torchrun (another of its processes failed, its error above, or " in said
+
+
+def test_train_serve_and_device_options_say_what_they_take_not_click_s_type_names():
+    """`train --help` showed `--epochs INTEGER`, `--lr FLOAT`, `--backbone TEXT` and `--device
+    TEXT`, serve `--max-upload-mib FLOAT` and `--max-pixels INTEGER`: how Python stores a value,
+    not what to give. Each says it in a word (N, RATE, NAME, DEVICE, MIB), as split's do."""
+    from objrec.cli import cli
+
+    typed = []
+    for name in ("train", "serve", "evaluate", "predict", "export"):
+        ctx = click.Context(cli.commands[name], info_name=name)
+        for option in cli.commands[name].params:
+            if isinstance(option, click.Option) and not option.is_flag:
+                metavar = option.make_metavar(ctx)
+                if any(raw in metavar for raw in ("INTEGER", "FLOAT", "TEXT", "PATH")):
+                    typed.append((name, option.opts[0], metavar))
+    assert typed == []
+    help_of = {name: cli.commands[name].params for name in ("train", "serve")}
+    metavars = {o.opts[0]: o.metavar for params in help_of.values() for o in params}
+    assert metavars["--lr"] == "RATE" and metavars["--device"] == "DEVICE"
+    assert metavars["--max-upload-mib"] == "MIB" and metavars["--max-pixels"] == "N"

@@ -84,6 +84,7 @@ its column narrowed by --precision [auto|fp32|int8]'s."""
 )
 @click.option(
     "--backbone",
+    metavar="NAME",
     default=AUDIT.backbone,
     show_default=True,
     help=option_help("backbone", cls=AuditConfig, options=("run",)),

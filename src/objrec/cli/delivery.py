@@ -407,6 +407,7 @@ SERVE_SECTIONS = {
 @click.argument("run", type=EXISTING)
 @click.option(
     "--host",
+    metavar="ADDRESS",
     default="127.0.0.1",
     show_default=True,
     help="The address to listen on. The default serves this machine only, 0.0.0.0 other "
@@ -445,6 +446,7 @@ SERVE_SECTIONS = {
 @click.option(
     "--max-upload-mib",
     type=float,
+    metavar="MIB",
     default=SERVE_MAX_UPLOAD_MIB,
     show_default=True,
     help="The largest upload /predict takes, in MiB. 0.5 is 512 KiB; 10 MiB is 10,485,760 "
@@ -455,6 +457,7 @@ SERVE_SECTIONS = {
 @click.option(
     "--max-pixels",
     type=int,
+    metavar="N",
     show_default=f"{MAX_PIXELS:,}, or ${MAX_PIXELS_VARIABLE}",
     help="The most pixels /predict decodes from one image. Up to objrec's own limit (the "
     "default); a larger image is answered 413 with an error that gives the limit, and noted in "

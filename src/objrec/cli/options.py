@@ -253,12 +253,38 @@ RUNTIMES = ("onnx", "torch")
 """``--runtime``'s choices, in the one order predict's and serve's ``--help`` list them."""
 
 
+TRAIN_METAVARS = {
+    "backbone": "NAME",
+    "mean": "VALUE...",
+    "std": "VALUE...",
+    "epochs": "N",
+    "patience": "N",
+    "min_delta": "LOSS",
+    "batch_size": "N",
+    "lr": "RATE",
+    "weight_decay": "VALUE",
+    "hidden": "N",
+    "dropout": "SHARE",
+    "heads": "N",
+    "aug_views": "N",
+    "label_smoothing": "SHARE",
+    "finetune_blocks": "N",
+    "finetune_epochs": "N",
+    "finetune_lr": "RATE",
+    "seed": "N",
+}
+"""What each of train's options takes, in a word, for ``--help``: click's own type names
+(INTEGER, FLOAT, TEXT) said how Python stores it, not what to give (newcomer63b's leftovers)."""
+
+
 def config_option(flag: str, see: str = "", **kwargs):
     """A ``train`` option whose type, default and help are those of the TrainConfig field it sets
     (the help: :func:`option_help`), its first sentence ending with ``see`` in brackets where
     given: what the CLI says of it beside another command's option (``--num-workers``, not
     serve's ``--workers``), which ``--help`` shows too."""
     name = flag.lstrip("-").replace("-", "_")
+    if name in TRAIN_METAVARS:
+        kwargs.setdefault("metavar", TRAIN_METAVARS[name])
     default = getattr(TRAIN, name)
     text = option_help(name, getattr(kwargs.get("type"), "choices", ()))
     if see:
@@ -420,7 +446,12 @@ def device_option(command):
     """``--device``; ``train``'s help also says how to use several GPUs (the others run on one)."""
     text = TRAIN_DEVICE_HELP if command.__name__ == "train" else DEVICE_HELP
     return click.option(
-        "--device", default="auto", show_default=True, help=text, callback=known_device
+        "--device",
+        metavar="DEVICE",
+        default="auto",
+        show_default=True,
+        help=text,
+        callback=known_device,
     )(command)
 
 
