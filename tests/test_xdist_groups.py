@@ -57,9 +57,22 @@ def test_a_module_kept_whole_runs_on_one_worker_and_the_others_on_both():
         [0, 30],
     )
     for tests in sent:
-        assert tests == [nodeid for nodeid in collection if nodeid in tests]  # in order
+        whole_then_the_rest = sorted(collection, key=lambda nodeid: "test_page.py" not in nodeid)
+        assert tests == [nodeid for nodeid in whole_then_the_rest if nodeid in tests]  # in order
         assert any("test_a.py" in nodeid for nodeid in tests)
         assert any("test_z.py" in nodeid for nodeid in tests)
+
+
+def test_the_modules_kept_whole_are_sent_first_and_the_run_ends_on_tests_either_worker_takes():
+    """A module kept whole at the end of the collection (test_serve.py) was sent last, and one
+    worker ran it alone, 20 s after the other had run out of tests: sent first, the last tests
+    sent are small ones, to whichever worker runs low."""
+    collection = [f"tests/test_a.py::test_{i}" for i in range(60)]
+    collection += [f"tests/test_serve.py::test_{i}" for i in range(40)]
+    sent = scheduled(collection)
+    first = [tests[0] for tests in sent]
+    assert "tests/test_serve.py::test_0" in first and "tests/test_a.py::test_0" in first
+    assert all("test_serve.py" not in tests[-1] for tests in sent)
 
 
 def test_a_folder_made_once_is_made_by_the_first_worker_to_ask_and_read_by_the_others(tmp_path):

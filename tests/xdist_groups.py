@@ -4,7 +4,9 @@ torchrun) that every worker running one of their tests would start again.
 
 ``--dist load`` sends each worker a run of consecutive tests, more as it runs low; a module's
 tests are split wherever a run ends. Here a run that reaches a module of :data:`ONE_WORKER`
-takes the rest of that module's tests with it, and the other worker gets the tests after them.
+takes the rest of that module's tests with it, and the other worker gets the tests after them;
+and those modules' tests are sent first (:func:`whole_first`), so that the run's last tests are
+small ones either worker takes, not a module one worker runs alone while the other waits.
 ``tests/conftest.py`` registers the hook; ``test_xdist_groups.py`` checks the scheduling.
 """
 
@@ -30,13 +32,25 @@ def module_of(nodeid: str) -> str:
     return nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
 
 
+def whole_first(pending: list[int], collection: list[str]) -> list[int]:
+    """``pending`` (indices into ``collection``) with the tests of :data:`ONE_WORKER`'s modules
+    first, each module's tests and the others in their order. Sent last, such a module was a tail
+    of up to 40 s that one worker ran while the other had nothing left (``test_serve.py``)."""
+    return sorted(pending, key=lambda i: (module_of(collection[i]) not in ONE_WORKER, i))
+
+
 def load_scheduling_keeping_modules_whole():
     """xdist's ``LoadScheduling`` whose runs of tests end after a module of ``ONE_WORKER``, not in
     it (imported here, as xdist is imported only where it runs the tests)."""
     from xdist.scheduler import LoadScheduling
 
     class ModulesWhole(LoadScheduling):
+        ordered = False
+
         def _send_tests(self, node, num: int) -> None:
+            if not self.ordered:  # the first send: ``pending`` holds the whole collection
+                self.pending[:] = whole_first(self.pending, self.collection)
+                self.ordered = True
             run = self.pending[:num]
             if not run:
                 return
