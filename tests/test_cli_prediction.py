@@ -124,8 +124,8 @@ def test_predict_s_exit_1_is_told_apart_by_its_json_and_an_unknown_answer_exits_
     code, out, _ = run(capsys, "predict", "--help")
     said = " ".join(out.split())
     assert "every image was answered (unknown is an answer)" in said
-    assert "(RUN is not a model, say: --json then prints nothing)" in said
-    assert "2: a wrong command line (RUN not there, say)" in said
+    assert "(RUN not a model: --json prints nothing)" in said
+    assert "2: a wrong command line (RUN not there)" in said
     page = " ".join((Path(__file__).parents[1] / "docs" / "commands.md").read_text().split())
     assert "With `--json`, a script tells the two 1s apart by stdout" in page
 

@@ -191,11 +191,10 @@ def predict(
 ) -> None:
     """Predict the classes of the images in PATHS (files or folders) with the model in RUN.
 
-    Exits with 0 when every image was answered (unknown is an answer); 1 when an input could
-    not be (an image that cannot be read, a file or folder that is not there), after answering
-    the others and writing them all (--csv, --json: each failed input with its reason), or when
-    none could be (RUN is not a model, say: --json then prints nothing); 2: a wrong command line
-    (RUN not there, say).
+    Exits with 0 when every image was answered (unknown is an answer); 1 when an input could not
+    be (an image that cannot be read, a file or folder that is not there), after answering the
+    others and writing them all (--csv, --json: each failed input with its reason), or when none
+    could be (RUN not a model: --json prints nothing); 2: a wrong command line (RUN not there).
     \f
     An image like none of the model's classes (its unknown score below the run's threshold) is said
     to be unknown, its top classes still given; one barely familiar (its familiarity within 0.25
