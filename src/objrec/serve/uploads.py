@@ -4,10 +4,14 @@ decoded; its line in the server's log."""
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import logging
 import logging.config
+import sys
 import time
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from fastapi import HTTPException, Request, UploadFile
 from starlette.datastructures import Headers
@@ -278,3 +282,25 @@ def log_too_many_pixels(max_pixels: int) -> None:
         f"{max_pixels:,}",
         MAX_PIXELS_VARIABLE,
     )
+
+
+def return_freed_memory() -> None:
+    """Give the memory freed in every thread's arena back to the system (glibc's
+    ``malloc_trim``; elsewhere nothing): glibc keeps what a large decode freed for the thread's
+    next allocations, so that a server's resident memory stayed up to 1.2 GB above its rest after
+    a few large images at once, though nothing held it."""
+    libc = glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+@functools.cache
+def glibc() -> Any:
+    """The C library when it is glibc, which has ``malloc_trim`` (musl has not); else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+    return libc if hasattr(libc, "malloc_trim") else None
