@@ -218,7 +218,8 @@ class FromTheCut:
     batch and the threads; cut two or three blocks from it within 1.2e-6 (float16 rows one unit
     in the last place apart in about 0.2% of their values), a hundredth of
     ``runtime.TOLERANCE``, within which the store already takes eager PyTorch's rows for ONNX
-    Runtime's (docs/feature-store.md). ``source``: the store's space of ``stem``'s rows. Its
+    Runtime's (docs/feature-store.md), but kept in a space of their own, which a plain run never
+    reads (``train_features.EXACT_CUT``). ``source``: the store's space of ``stem``'s rows. Its
     runner is made at its first use: a run whose body's rows are all stored exports nothing."""
 
     def __init__(self, source: str, top: nn.Module, stem: FrozenBody):

@@ -99,6 +99,11 @@ class FrozenBody:
         self.backend = backend
         self.device = device or torch.device("cpu")
         self.backend_used: str | None = None
+        self.derived = ""
+        """Where its rows are made from instead, when that is not bit for bit what it computes
+        (``finetune.FromTheCut``: fine-tuning's cut more than one block below the end), so that
+        they are kept in a space of their own (:meth:`numerics`); empty: computed, or made
+        exactly."""
         self._runner: Runner | None = None
         self._making = threading.Lock()
         self._callers = 1
@@ -189,7 +194,8 @@ class FrozenBody:
         self, samples: Sequence[Sample] = (), data: DataConfig | None = None, chosen: str = ""
     ) -> str:
         """How this body computes features, part of the store's key (``store.space_id``):
-        ``FLOAT32`` on the CPU (ONNX Runtime or eager PyTorch, equal within ``runtime.TOLERANCE``);
+        ``FLOAT32`` on the CPU (ONNX Runtime or eager PyTorch, equal within ``runtime.TOLERANCE``),
+        followed by :attr:`derived` where rows are made otherwise, not bit for bit the same;
         an int8 body (a fingerprint of its own) its engine's version and the CPU's int8 path
         (``int8_body.int8_numerics``); on a GPU ``<device>:<precision>``, the
         precision chosen once, before anything is looked up, on the first images of ``samples``,
@@ -199,7 +205,7 @@ class FrozenBody:
             return int8_numerics(self.body.engine)
         runner = self.runner() if self.device.type != "cpu" else self._runner
         if not isinstance(runner, DeviceRunner):
-            return FLOAT32
+            return f"{FLOAT32} {self.derived}" if self.derived else FLOAT32
         if runner.dtype is None:
             runner.batch_size(self.input_size)  # first: the precision is tried at that size
             if chosen:
