@@ -137,6 +137,40 @@ def test_neighbouring_seeds_do_not_replay_each_others_order_an_epoch_apart_under
     assert sorted(order[3, 2]) != sorted(order[4, 1])  # not even the same images on rank 0
 
 
+def draws() -> tuple[float, float, float]:
+    """One draw of each global random stream a caller seeds: Python's, NumPy's and PyTorch's."""
+    import random
+
+    import numpy as np
+    import torch
+
+    return random.random(), float(np.random.random()), float(torch.rand(1))
+
+
+def seeded(seed: int) -> None:
+    """The three global streams of :func:`draws` seeded, as a notebook seeds its own."""
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@pytest.mark.slow
+def test_train_leaves_the_caller_s_random_streams_as_they_were(tmp_path, split_dir):
+    """review64a L1: train seeded Python's, NumPy's and PyTorch's global streams from its own
+    ``seed`` (and a resume set PyTorch's from its state), so a notebook that seeded its own
+    drew the run's numbers after it. Its draws now go on as if no run had come between."""
+    seeded(1234)
+    expected = draws()
+    seeded(1234)
+    train(split_dir, tmp_path / "run", tiny_train_config(epochs=2))
+    assert draws() == expected
+
+
 @pytest.mark.slow
 def test_train_takes_its_settings_as_keywords_as_split_folder_and_evaluate_do(tmp_path, split_dir):
     """A notebook's ``train(data, out, epochs=3)`` was a TypeError, where ``split_folder`` and

@@ -19,14 +19,16 @@ is written) from ``runs``; what a stop (Ctrl-C, a diverged loss, an error) keeps
 from __future__ import annotations
 
 import logging
+import random
 import time
-from collections.abc import Mapping, Sequence
-from contextlib import ExitStack
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -196,7 +198,11 @@ def train_as_asked(
     started = started_by(out, request.resume, command)
     request = replace(request, command=started)
     config = train_settings(config, {})
-    with process_group(device) as world, ExitStack() as run_scope:  # open until the run ends
+    with (
+        callers_random_kept(),
+        process_group(device) as world,
+        ExitStack() as run_scope,  # open until the run ends
+    ):
         reporter = or_silent(reporter) if world.main else SILENT
         folders = RunFolders(run=Path(out), data=Path(data))
         stops = run_stops(folders, request.resume, config.cache_dir, world)
@@ -204,6 +210,23 @@ def train_as_asked(
             return _train(
                 folders.data, folders.run, config, reporter, request, world, run_scope, stops
             )
+
+
+@contextmanager
+def callers_random_kept() -> Iterator[None]:
+    """The caller's global random streams as they were once the run ends, however it ends:
+    Python's ``random``, NumPy's and PyTorch's (the CPU's, and each GPU's where CUDA is in use
+    already), which the run seeds from its ``seed`` (:func:`seed_everything`) and a resume sets
+    from its training state. A notebook that seeded its own streams drew the run's numbers
+    after ``train`` (review64a L1)."""
+    python, numpy = random.getstate(), np.random.get_state()
+    gpus = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    try:
+        with torch.random.fork_rng(devices=gpus):
+            yield
+    finally:
+        random.setstate(python)
+        np.random.set_state(numpy)
 
 
 def _train(
