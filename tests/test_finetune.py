@@ -849,15 +849,18 @@ def auto_is_int8(monkeypatch, lite0_int8_graphs):
 def test_a_fine_tuning_not_kept_leaves_the_run_a_head_only_run_saves(
     tmp_path, split_dir, auto_is_int8
 ):
-    """--finetune-blocks not kept saved an fp32 body (auto took fp32 for any fine-tuning) and
-    ran the frozen pass again, though the head-only run's int8 features were in the store: the
-    head now trains on the body auto picks, and a fine-tuning not kept leaves that run as it is,
-    int8 body, head, calibration and stored features all a head-only run's."""
+    """--finetune-blocks not kept saved an fp32 body (it took fp32 for any fine-tuning) and
+    ran the frozen pass again, though the head-only run's int8 features were in the store: with
+    ``precision="int8"`` (auto's fp32 with fine-tuning: test_quantize) the head trains on the int8
+    body, and a fine-tuning not kept leaves that run as it is, int8 body, head, calibration and
+    stored features all a head-only run's."""
     import json
 
     from objrec.int8_body import QuantizedBody
 
-    head_only = TrainConfig(backbone="efficientnet_lite0", epochs=2, aug_views=0, min_delta=0.5)
+    head_only = TrainConfig(
+        backbone="efficientnet_lite0", epochs=2, aug_views=0, min_delta=0.5, precision="int8"
+    )
     train(split_dir, tmp_path / "head", head_only)
     tuned = TrainConfig(**head_only.to_dict() | {"finetune_blocks": 1, "finetune_lr": 1e-9})
     result = train(split_dir, tmp_path / "tuned", tuned)
@@ -894,7 +897,7 @@ def test_an_int8_body_s_kept_fine_tuning_makes_the_run_fp32(
                 raise KeyboardInterrupt
             return super().task(description, total)
 
-    config = TrainConfig(**barely_trained_then_tuned().to_dict() | {"precision": "auto"})
+    config = TrainConfig(**barely_trained_then_tuned().to_dict() | {"precision": "int8"})
     with pytest.raises(Interrupted, match="interrupted after fine-tuning's epoch ") as stopped:
         train(split_dir, tmp_path / "run", config, reporter=StopInCalibration())
     assert stopped.value.summary["precision"]["used"] == "int8"

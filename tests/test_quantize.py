@@ -669,6 +669,29 @@ def test_auto_precision_is_int8_only_on_a_cpu_with_dot_products_and_a_validated_
     assert auto_precision(lite, cpu)[0] == "fp32"
 
 
+def test_auto_precision_runs_a_fine_tuned_run_s_body_in_fp32_saying_why(monkeypatch):
+    """review64a M3: auto gave int8 with ``finetune_blocks`` too, and a first run pushed every
+    view through the frozen blocks twice (fine-tuning's fp32 pass to the cut, then the int8
+    body's), after making the int8 body: fp32 now, whose features the cut's pass makes."""
+    import objrec.precision as precision
+    from objrec.distributed import SINGLE
+
+    monkeypatch.setattr(precision, "int8_dot_product", lambda: "avx512_vnni")
+    config = TrainConfig(backbone="efficientnet_lite0", finetune_blocks=1)
+    assert precision.settle_precision(config, SINGLE) == (
+        replace(config, precision="fp32"),
+        Settled(
+            "fp32",
+            "auto: fine-tuning's pass to the cut computes the body's features in fp32 as it goes, "
+            "where int8 would pass every image through the body again",
+        ),
+    )
+    plain = replace(config, finetune_blocks=0)
+    assert precision.settle_precision(plain, SINGLE)[1].used == "int8"
+    asked = replace(config, precision="int8")
+    assert precision.settle_precision(asked, SINGLE)[1] == Settled("int8", "asked for")
+
+
 def test_auto_precision_runs_a_body_of_the_user_s_own_weights_in_fp32(monkeypatch, tmp_path):
     """review61b M1: a Lite body given another weights file (fine-tuned, domain-specific) got
     int8 from ``auto``, its activation ranges measured on the built-in sample's photos and never

@@ -578,10 +578,12 @@ class TrainConfig:
     other measurements within 0.4 percentage points either way; ``fp32`` or ``int8`` forces one.
     ``auto`` picks int8 when the frozen pass runs on a CPU with 8-bit dot-product instructions
     (AVX-512 VNNI or AVX-VNNI on x86, ``asimddp`` on ARM), the body is an EfficientNet-Lite one (or
-    an ensemble of them): int8's valid loss is within fp32's split-seed spread. With
-    ``finetune_blocks`` the head trains on the body of this precision, the blocks are fine-tuned in
-    fp32, and a fine-tuning kept makes the run's body fp32 (recorded so); one not kept leaves the
-    run as it would be without it, an int8 body included. int8 is ONNX Runtime static quantization
+    an ensemble of them): int8's valid loss is within fp32's split-seed spread, and the run does
+    not fine-tune (with ``finetune_blocks`` fine-tuning's pass to the cut makes the fp32 body's
+    features as it goes, where int8 ran a second pass). With ``finetune_blocks`` and ``int8`` the
+    head trains on the int8 body, the blocks are fine-tuned in fp32, and a fine-tuning kept makes
+    the run's body fp32 (recorded so); one not kept leaves the run as it would be without it, an
+    int8 body included. int8 is ONNX Runtime static quantization
     calibrated on the 120 images of the built-in sample (not on yours, so adding or removing
     training images keeps the int8 body and its stored features). The run records the precision used
     (``auto`` is settled before the frozen pass), the head trains on that body's features and the
