@@ -83,7 +83,7 @@ def which_figure(metrics: EvaluationMetrics, images: str = "test images") -> lis
     return [
         *said,
         f'Report top-1 with "unknown" counted wrong, {percent(at.top1_at_threshold)}, beside it '
-        'when the model is used with its "unknown" answer (as predict and serve use it): it '
+        'when the model is used with its "unknown" answer (as new photos are answered): it '
         'answers "how often does a photo of one of these classes get its right class in use?".',
     ]
 

@@ -117,7 +117,7 @@ class AnswerCutByStop:
     """A request that the server's stop cut off answered 503 in JSON, and marked
     (``serve.uploads.CUT_BY_STOP``) so that it is counted as cut off. uvicorn ends the requests
     still under way (an upload half sent by a client that waits, one waiting for its turn) by
-    cancelling them: ``serve.server.STOP_DEADLINE`` seconds after SIGTERM or Ctrl-C, or at once
+    cancelling them: ``serve.stopping.STOP_DEADLINE`` seconds after SIGTERM or Ctrl-C, or at once
     on a second Ctrl-C. It logged each one's ``CancelledError`` with its traceback (60 lines) and
     sent the client a plain-text 500. Inside the count and ``nosniff``, which see the 503."""
 
