@@ -25,10 +25,29 @@ PATHS = "/ (the page), /predict (POST an image), /health, /info and /docs"
 
 
 def route_path(request: Request) -> str:
-    """The path ``request`` was routed by: its URL's path without the ``root_path`` that
+    """The path ``request`` was routed by (:func:`routed_path`)."""
+    return routed_path(request.scope)
+
+
+def routed_path(scope: Scope) -> str:
+    """The path a request was routed by: its URL's path without the ``root_path`` that
     ``serve``'s own (``root_path``) puts before it (``/objrec/predict`` is ``/predict``)."""
-    path, root = request.scope["path"], request.scope.get("root_path", "")
+    path, root = scope.get("path", ""), scope.get("root_path", "")
     return path[len(root) :] if root and path.startswith(f"{root}/") else path
+
+
+class StartSeen:
+    """A middleware's ``send`` that remembers whether the answer has started (its
+    ``http.response.start`` went out): after that, a middleware that meets a failure can no
+    longer answer in its stead."""
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        self.started = self.started or message["type"] == "http.response.start"
+        await self.send(message)
 
 
 def error_response(
@@ -128,17 +147,11 @@ class AnswerFailuresInside:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def sending(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        sending = StartSeen(send)
         try:
             await self.app(scope, receive, sending)
         except Exception:
-            if not started:  # else the answer is under way, and only the server can end it
+            if not sending.started:  # else the answer is under way, and only the server can end it
                 await error_response(500, SERVER_ERROR)(scope, receive, send)
             raise
 

@@ -19,7 +19,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from objrec.serve.address import WILDCARD_HOSTS
-from objrec.serve.errors import AnswerFailuresInside, error_response
+from objrec.serve.errors import AnswerFailuresInside, StartSeen, error_response, routed_path
 from objrec.serve.served import MODEL_HEADER
 from objrec.serve.settings import (
     ANY_HOST,
@@ -128,13 +128,7 @@ class AnswerCutByStop:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def sending(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        sending = StartSeen(send)
         try:
             await self.app(scope, receive, sending)
         except asyncio.CancelledError:
@@ -144,14 +138,13 @@ class AnswerCutByStop:
             scope[CUT_BY_STOP] = True
             if is_upload(scope):
                 log_cut_by_stop(scope)
-            if not started:  # else the answer is under way, and the stop ends it
+            if not sending.started:  # else the answer is under way, and the stop ends it
                 await error_response(503, STOPPED_TEXT)(scope, receive, send)
 
 
 def is_upload(scope: Scope) -> bool:
     """Whether a request is an upload to ``/predict`` (behind a proxy's prefix too)."""
-    path, root = scope.get("path", ""), scope.get("root_path", "")
-    routed = path[len(root) :] if root and path.startswith(f"{root}/") else path
+    routed = routed_path(scope)
     return scope["type"] == "http" and scope.get("method") == "POST" and routed == "/predict"
 
 
