@@ -157,7 +157,53 @@ def test_the_epochs_bar_never_shows_an_epochs_count_beside_the_epoch_befores_los
     for epoch, loss in ((1, 1.5404), (2, 0.4566), (3, 0.3012)):
         losses = {"train_loss": loss, "valid_loss": 0.4, "train_acc": 0.8, "valid_acc": 0.7}
         reporter.epoch({"epoch": epoch, **losses})
+    reporter.end_fit()
     drawn = re.findall(r"epochs: (\d) \[[^,\]]*, train loss ([\d.]+)", shown.getvalue())
     losses_of = {"1": "1.5404", "2": "0.4566", "3": "0.3012"}
     assert {count for count, _ in drawn} == {"1", "2", "3"}
     assert [(count, losses_of[count]) for count, _ in drawn] == drawn
+
+
+@pytest.mark.parametrize("drawn", ["task", "epochs"])
+@pytest.mark.parametrize("set_up", [True, False])
+def test_a_warning_logged_while_a_bar_is_drawn_is_a_line_of_its_own(
+    drawn, set_up, monkeypatch, capsys
+):
+    """notebook63: in a terminal, a warning logged while a `TqdmReporter` bar was drawn ran on
+    into the bar's line (``... best 0.0350]training stopped at the `epochs` limit ...``): the
+    handler wrote to stderr past the bar. It is written above the bars, a line of its own, by a
+    handler of the caller's (``logging.basicConfig``'s) or by Python's when none is set up; both
+    are as they were once no bar is drawn."""
+    import logging
+    import sys
+
+    from tqdm.std import tqdm
+
+    from objrec import progress
+
+    monkeypatch.setattr(progress, "bar_maker", lambda: (tqdm, {"mininterval": 0}))
+    monkeypatch.setattr(logging, "lastResort", logging.lastResort)  # as it was, whatever happens
+    logger = logging.getLogger("objrec.bars_test")
+    monkeypatch.setattr(logger, "propagate", set_up)  # False: no handler, Python's last resort
+    mine = logging.StreamHandler(sys.stderr)  # capsys's stderr, as the bars'
+    mine.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    filters = list(logging.lastResort.filters)  # a dropped reporter's (its bars left) may go
+    logging.root.addHandler(mine)
+    try:
+        reporter = progress.TqdmReporter()
+        losses = {"train_loss": 0.5, "valid_loss": 0.4, "train_acc": 0.8, "valid_acc": 0.7}
+        with reporter.task("epoch 1" if drawn == "epochs" else "reading images", 3) as advance:
+            advance(1)
+            if drawn == "task":
+                logger.warning("careful")
+        if drawn == "epochs":
+            reporter.epoch({"epoch": 1, **losses})
+            logger.warning("careful")
+            reporter.end_fit()
+        assert mine.filters == [] and set(logging.lastResort.filters) <= set(filters)
+    finally:
+        logging.root.removeHandler(mine)
+    said = capsys.readouterr().err
+    assert said.count("careful") == 1, said
+    before = said[: said.index("careful")].split("\n")[-1].split("\r")[-1].replace("\x1b[A", "")
+    assert before.strip() == ("WARNING" if set_up else ""), said

@@ -11,9 +11,10 @@ import importlib.util
 import logging
 import os
 import sys
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from typing import Any
+from typing import Any, TypeGuard
 
 
 class Reporter:
@@ -149,6 +150,26 @@ def bar_maker() -> tuple[Any, dict[str, Any]]:
     return tqdm, {}
 
 
+class AboveBars(logging.Filter):
+    """A filter put last on ``handler``, a handler writing to the console, while ``drawn()``
+    says bars are drawn: the record ``handler`` would write goes above them by ``tqdm.write``
+    (the bars cleared, the line written, the bars drawn again below) and not by ``handler``
+    itself. Written straight to the terminal, a warning logged while a bar was drawn ran on into
+    the bar's line (``... best 0.0350]training stopped at ...``). ``handler``'s level, its other
+    filters and its format still apply."""
+
+    def __init__(self, handler: logging.StreamHandler[Any], drawn: Callable[[], bool]) -> None:
+        super().__init__()
+        self.handler, self.drawn = handler, drawn
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.drawn():
+            return True
+        tqdm, _ = bar_maker()
+        tqdm.write(self.handler.format(record), file=self.handler.stream)  # stderr: read now
+        return False
+
+
 class TqdmReporter(Reporter):
     """Progress bars for a Python caller, drawn by tqdm (``tqdm.auto``: a widget in Jupyter with
     ipywidgets, a text bar elsewhere: in a notebook without ipywidgets one line redrawn in place,
@@ -173,6 +194,8 @@ class TqdmReporter(Reporter):
         """The best told by :meth:`best_before` (a resumed run's), for the next fit's bar."""
         self.bars: list[tuple[Any, str]] = []
         """Each task's bar and description, innermost last (:meth:`doing`)."""
+        self.logging: ExitStack | None = None
+        """Logged lines put above the bars (:func:`logging_above_bars`) while one is drawn."""
 
     @contextmanager
     def task(self, description: str, total: int | None) -> Iterator[Any]:
@@ -190,10 +213,12 @@ class TqdmReporter(Reporter):
             **options,
         ) as bar:
             self.bars.append((bar, description))
+            self.log_above_bars()
             try:
                 yield bar.update if total is not None else self.counting(bar)
             finally:
                 self.bars.remove((bar, description))
+                self.log_above_bars()
 
     UNCOUNTED = "{desc} [{elapsed}]"
     """How a task without a total shows until it counts something: its description and the time
@@ -227,6 +252,7 @@ class TqdmReporter(Reporter):
             shown = "{desc}: {n_fmt} [{elapsed}{postfix}]"  # no rate: seconds per epoch vary
             self.epochs = tqdm(desc="epochs", file=self.file, bar_format=shown, **options)
             self.best = float("inf")  # a new fit's
+            self.log_above_bars()
         self.best = min(self.best, self.best_earlier, record["valid_loss"])
         self.best_earlier = float("inf")
         self.epochs.set_postfix_str(
@@ -248,6 +274,66 @@ class TqdmReporter(Reporter):
         if self.epochs is not None:
             self.epochs.close()
             self.epochs = None
+            self.log_above_bars()
+
+    @staticmethod
+    def on_console(handler: logging.Handler, bars: Any) -> TypeGuard[logging.StreamHandler[Any]]:
+        """Whether ``handler`` writes to the console (stdout, stderr or ``bars``, the bars' own
+        file): a log file is left as it is."""
+        if isinstance(handler, logging.FileHandler):
+            return False
+        return isinstance(handler, logging.StreamHandler) and handler.stream in (
+            sys.stdout,
+            sys.stderr,
+            bars or sys.stderr,
+        )
+
+    @contextmanager
+    def logging_above_bars(self) -> Iterator[None]:
+        """While the block runs, what the console handlers of the root logger and objrec's
+        loggers write, and Python's last-resort handler (no logging set up: a warning to
+        stderr), goes above the bars while one is drawn (:class:`AboveBars`)."""
+        named = logging.root.manager.loggerDict.values()
+        loggers = [logging.root] + [
+            lg
+            for lg in named
+            if isinstance(lg, logging.Logger) and f"{lg.name}.".startswith("objrec.")
+        ]
+        handlers: list[logging.StreamHandler[Any]] = [
+            h for lg in loggers for h in lg.handlers if self.on_console(h, self.file)
+        ]
+        if isinstance(logging.lastResort, logging.StreamHandler):  # its stream: stderr, read then
+            handlers.append(logging.lastResort)
+        mine = weakref.WeakMethod(self.drawn)  # a reporter dropped with a bar left: none drawn
+
+        def drawn() -> bool:
+            method = mine()
+            return method is not None and method()
+
+        filters = [AboveBars(handler, drawn) for handler in handlers]
+        for handler, above in zip(handlers, filters, strict=True):
+            handler.addFilter(above)
+        try:
+            yield
+        finally:
+            for handler, above in zip(handlers, filters, strict=True):
+                handler.removeFilter(above)
+
+    def drawn(self) -> bool:
+        """Whether a bar of this reporter's is drawn: a task's, or the epochs bar."""
+        return bool(self.bars) or self.epochs is not None
+
+    def log_above_bars(self) -> None:
+        """Logged lines go above the bars from the first bar drawn until none is left (the
+        epochs bar stays between a fit's epochs): a warning the fit logs as it ends is a line of
+        its own, not the rest of the epochs bar's."""
+        drawn = self.drawn()
+        if drawn and self.logging is None:
+            self.logging = ExitStack()
+            self.logging.enter_context(self.logging_above_bars())
+        elif not drawn and self.logging is not None:
+            self.logging.close()
+            self.logging = None
 
     def note(self, message: str) -> None:
         """``message`` above the bars (the library's notes come between a fit and the next
