@@ -694,12 +694,11 @@ def test_the_last_epoch_marked_best_is_the_one_whose_head_the_run_keeps(head_bes
     head_state = FitState(EarlyStopping(5, 0.001, head_best, 2), 2, head_lines)
     head = build_head(12, 3)
     model = SimpleNamespace(head=head, cpu=lambda: SimpleNamespace(freeze_body=lambda: None))
-    prep = SimpleNamespace(classes=("a", "b", "c"))
     config = TrainConfig(finetune_blocks=1, finetune_epochs=3, finetune_lr=1e-3, batch_size=16)
     table = EpochTable()
     top, stacks = torch.nn.Linear(16, 12), (held_stack(centres, 96, 4), held_stack(centres, 48, 4))
-    told = (table, SINGLE)
-    state, outcome = tune_blocks(prep, model, config, head_state, told, top, stacks)  # type: ignore[arg-type]
+    run = tuning_run(config, model, top, stacks, (table, SINGLE))
+    state, outcome = tune_blocks(run, head_state)  # type: ignore[arg-type]
     untuned = outcome.valid_loss_untuned
     assert untuned is not None and (head_best < untuned) is (head_best == 0.1)
     assert outcome.best_valid_loss_after < untuned - 0.001  # early stopping counted a gain
@@ -708,6 +707,19 @@ def test_the_last_epoch_marked_best_is_the_one_whose_head_the_run_keeps(head_bes
     assert marked[-1] == state.best_epoch  # the head's epoch 2 where not kept
     assert outcome.kept or marked == [1, 2]
     assert [r["best"] for r in state.history[2:]] == [line["best"] for line in table.lines]
+
+
+def tuning_run(config, model, top, stacks, told):
+    """What ``tune_blocks`` reads of a run (``prepared.RunContext``): its settings, the classes
+    a, b and c, its ``model`` (its head), the blocks above the cut (``top``), the activations at
+    the cut (``stacks``) and where it says what it does (``told``: reporter, world)."""
+    from types import SimpleNamespace
+
+    from objrec.distributed import Told
+
+    prep = SimpleNamespace(classes=("a", "b", "c"), cut=stacks)
+    live = SimpleNamespace(model=model, top=top)
+    return SimpleNamespace(prep=prep, live=live, config=config, told=Told(*told))
 
 
 class StopAfter(EpochTable):
@@ -749,9 +761,8 @@ def tuned_from_the_head(made, stacks, reporter, path, resumed=None):
     base = training_state(head, torch.optim.Adam(head.parameters()), head_state, meta)
     saver = FinetuneSaver(path, head_part(resumed) if resumed else base, resumed)
     model = SimpleNamespace(head=head, cpu=lambda: SimpleNamespace(freeze_body=lambda: None))
-    prep = SimpleNamespace(classes=("a", "b", "c"))
-    told = (reporter, SINGLE)
-    state, outcome = tune_blocks(prep, model, config, head_state, told, top, stacks, saver)  # type: ignore[arg-type]
+    run = tuning_run(config, model, top, stacks, (reporter, SINGLE))
+    state, outcome = tune_blocks(run, head_state, saver)  # type: ignore[arg-type]
     return state, outcome, {**top.state_dict(), **head.state_dict()}
 
 
@@ -1233,8 +1244,8 @@ def test_fine_tuning_trains_the_top_its_cut_s_pass_split_off_the_body(
         splits.append(passes_split(*args))
         return splits[-1]
 
-    def tune(prep, model, config, head_state, told, top, *args):
-        trained.append(top)
+    def tune(run, *args):
+        trained.append(run.live.top)
         raise StopAtFineTuning
 
     passes_split = passes.split_body

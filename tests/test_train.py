@@ -58,8 +58,10 @@ def test_under_ddp_the_progress_bar_counts_the_batches_of_this_ranks_share(
     not divide (4 on 3 ranks: 1 image each), it counted 5 steps of an epoch of 6 batches."""
     import torch
 
-    from objrec.distributed import World
+    from objrec.distributed import Told, World
+    from objrec.prepared import RunContext
     from objrec.progress import SILENT
+    from objrec.runs import RunFolders
     from objrec.train import fit_head, prepare, run_meta
 
     config = tiny_train_config(batch_size=4, aug_views=0)
@@ -74,7 +76,8 @@ def test_under_ddp_the_progress_bar_counts_the_batches_of_this_ranks_share(
     monkeypatch.setattr("objrec.batches.DistributedDataParallel", lambda head, device_ids: head)
     world = World(rank=0, size=3, device=torch.device("cpu"), launched=True)
     meta = run_meta(prep, live.model, config, split_dir)
-    fit_head(prep, live, config, meta, tmp_path, None, SILENT, world)
+    folders = RunFolders(run=tmp_path, data=split_dir)
+    fit_head(RunContext(folders, prep, live, config, meta, Told(SILENT, world)))
     assert len(prep.train_y) == 18 and asked["batches"] == 6
     assert asked["steps_per_epoch"] == asked["batches"]
 
@@ -89,8 +92,10 @@ def test_under_ddp_an_epochs_training_figures_count_each_image_once(
     train on one image twice, and count it once."""
     import torch
 
-    from objrec.distributed import World
+    from objrec.distributed import Told, World
+    from objrec.prepared import RunContext
     from objrec.progress import SILENT
+    from objrec.runs import RunFolders
     from objrec.train import fit_head, prepare, run_meta
 
     config = tiny_train_config(epochs=2, aug_views=0)
@@ -102,7 +107,10 @@ def test_under_ddp_an_epochs_training_figures_count_each_image_once(
     monkeypatch.setattr(World, "decide", lambda self, value: value)
     for rank in (1, 2, 3):  # rank 0 writes the run's state, which the others never do
         world = World(rank=rank, size=4, device=torch.device("cpu"), launched=True)
-        fit_head(prep, live, config, meta, tmp_path, None, SILENT, world)
+        run = RunContext(
+            RunFolders(tmp_path, split_dir), prep, live, config, meta, Told(SILENT, world)
+        )
+        fit_head(run)
     assert len(prep.train_y) == 18
     trained = [f["n"] for f in figures[::2]]  # each epoch's training figures, then validation's
     assert trained == [5, 5, 4, 4, 4, 4]  # rank 0 has 5 too: 18 in all

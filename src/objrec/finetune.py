@@ -39,7 +39,7 @@ from objrec.backbones import get_backbone
 from objrec.batches import ViewStack, feature_batches
 from objrec.bodies import Body, ConcatBody, LiteBody, body_key, fingerprint_module
 from objrec.config import TrainConfig
-from objrec.distributed import Told, World, epoch_seed
+from objrec.distributed import World, epoch_seed
 from objrec.engine import (
     Diverged,
     EarlyStopping,
@@ -58,8 +58,8 @@ from objrec.int8_body import QuantizedBody
 from objrec.meta import RunMeta
 from objrec.model import Classifier
 from objrec.precision import Settled
-from objrec.prepared import Prepared
-from objrec.progress import SILENT, Reporter
+from objrec.prepared import Prepared, RunContext
+from objrec.progress import Reporter
 from objrec.resume_state import FinetuneSaver
 from objrec.runtime import Runner, onnx_runner, onnxruntime_available
 from objrec.store import Space
@@ -324,24 +324,27 @@ def body_to_tune(body: nn.Module) -> nn.Module:
     return body.float_body if isinstance(body, QuantizedBody) else body
 
 
+def cut_parts(run: RunContext) -> tuple[nn.Module, tuple[ViewStack, ViewStack]]:
+    """What fine-tuning trains on: the blocks above the cut (``run.live.top``) and the stored
+    activations at the cut (``run.prep.cut``: the training views and the validation images);
+    refused under torchrun, where the run has neither."""
+    top, stacks = run.live.top, run.prep.cut
+    if run.told.world.distributed or top is None or stacks is None:
+        raise ObjrecError(FINETUNE_IN_ONE_PROCESS)
+    return top, stacks
+
+
 def tune_blocks(
-    prep: Prepared,
-    model: Classifier,
-    config: TrainConfig,
-    head_state: FitState,
-    told: Told,
-    top: nn.Module,
-    stacks: tuple[ViewStack, ViewStack],
-    saver: FinetuneSaver | None = None,
+    run: RunContext, head_state: FitState, saver: FinetuneSaver | None = None
 ) -> tuple[FitState, FinetuneRecord]:
-    """Train the body's last blocks (``top``, above the cut) and the head (``model``'s, the run's),
-    from the head's own fit (``head_state``), on the stored activations at the cut (``stacks``: the
-    training views and the validation images); ``told``: where it is said, and the ranks; ``saver``:
-    writes the training state after each epoch, and goes on from a resumed run's. Returns the fit
-    and what fine-tuning did (:func:`finetune_record`); not kept, ``top`` and the head are given
-    back the weights they had."""
-    reporter, world = told
-    train_x, valid_stack = stacks
+    """Train the body's last blocks (above the cut: :func:`cut_parts`) and the head
+    (``run.live.model``'s), from the head's own fit (``head_state``), on the stored activations at
+    the cut; ``run.told``: where it is said, and the ranks; ``saver``: writes the training state
+    after each epoch, and goes on from a resumed run's. Returns the fit and what fine-tuning did
+    (:func:`finetune_record`); not kept, the blocks and the head are given back the weights they
+    had."""
+    (reporter, world), config, model = run.told, run.config, run.live.model
+    top, (_, valid_stack) = cut_parts(run)
     unfreeze(top)
     tuned = FinetuneModel(top, model.head, config.finetune_batchnorm).to(world.device)
     untuned = saver.resumed_untuned if saver else None
@@ -351,8 +354,7 @@ def tune_blocks(
     start = finetune_start(head_state, tuned, config, untuned)
     reporter.note(finetune_begins(config, head_state, saver))
     untouched = start.best_state  # ``fit`` replaces the state's copy as epochs improve on it
-    stacks, n = (train_x, valid_stack), len(prep.classes)
-    state = finetune_fit(tuned, start, stacks, config, n, world, reporter, saver)
+    state = finetune_fit(run, tuned, start, saver)
     state = unless_below_the_head(state, head_state, tuned, untouched)
     model.cpu().freeze_body()
     return state, finetune_told(head_state, state, config, reporter, untuned)
@@ -378,21 +380,15 @@ def last_blocks(n: int) -> str:
 
 
 def finetune_fit(
-    model: FinetuneModel,
-    start: FitState,
-    stacks: tuple[ViewStack, ViewStack],
-    config: TrainConfig,
-    n_classes: int,
-    world: World,
-    reporter: Reporter = SILENT,
-    saver: FinetuneSaver | None = None,
+    run: RunContext, model: FinetuneModel, start: FitState, saver: FinetuneSaver | None = None
 ) -> FitState:
-    """Fine-tuning's epochs (``engine.fit``) of ``model`` from ``start``, on the cut activations
-    (``stacks``: training and validation) of ``n_classes``' images; ``saver`` writes the
-    training state after each epoch, and restores a resumed run's first (its weights,
+    """Fine-tuning's epochs (``engine.fit``) of ``model`` from ``start``, on ``run``'s cut
+    activations (:func:`cut_parts`: training and validation) of its classes' images; ``saver``
+    writes the training state after each epoch, and restores a resumed run's first (its weights,
     optimizer, schedule, early stopping and RNG), so that it ends as it would have
     uninterrupted."""
-    train_x, valid_stack = stacks
+    (reporter, world), config, n_classes = run.told, run.config, len(run.prep.classes)
+    train_x, valid_stack = cut_parts(run)[1]
     train_y = train_x.labels
     optimizer = optimizer_for(model, config.finetune_lr)
     steps = -(-len(train_y) // config.batch_size)

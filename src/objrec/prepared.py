@@ -3,21 +3,23 @@ immutable record (the frozen body's features of the training views and the valid
 the run records of them: its frozen pass's counts, ``run_record.FrozenPassCounts``, and its
 record, :meth:`Prepared.record`), and :class:`LiveParts`, passed beside it, what changes as the
 run trains (its model, fine-tuning's blocks, :class:`Stages`, when the run and its stages
-began). Their own module so that the stages after the head (``finetune``, ``train_stops``) read
-them without importing ``train``."""
+began); and :class:`RunContext`, the two with the rest of what the run's stages from the head's
+fit on read. Their own module so that the stages after the head (``finetune``, ``train_stops``)
+read them without importing ``train``."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 
 from objrec.batches import ViewStack
-from objrec.config import DataConfig
+from objrec.config import DataConfig, TrainConfig
 from objrec.data import ClassFolder
-from objrec.meta import ParameterCounts
+from objrec.meta import ParameterCounts, RunMeta
 from objrec.model import Classifier, count_parameters
 from objrec.precision import Precision
 from objrec.provenance import CommandLine, SplitState
@@ -25,7 +27,10 @@ from objrec.run_record import FrozenPassCounts, ImageCounts, RunRecord, RunSecon
 
 if TYPE_CHECKING:
     from objrec.calibration import TemperatureFit
+    from objrec.distributed import Told
     from objrec.finetune import FinetuneRecord
+    from objrec.resume_state import SavedTraining
+    from objrec.runs import RunFolders
 
 
 @dataclass
@@ -151,3 +156,35 @@ class Prepared:
             calibration=calibration,
             finetune=finetune,
         )
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a run of ``train`` hands its stages from the head's fit on, read by name: its
+    folders, what it trains on (:class:`Prepared`, :class:`LiveParts`), its settings and metadata,
+    a resumed run's saved state and where it says what it does. Seven to nine of these went by
+    position through ``train.fit_head``, ``train.run_so_far`` (called with a bare positional
+    None), ``train.keep_run_so_far``, ``train.finetune_phase`` and ``finetune.tune_blocks``, so
+    that one more thing a stage or a stop needed touched five signatures (review64a). A stage
+    that changes the run's record makes a new one (``finetune.body_kept``); what a stop keeps
+    (``train.run_so_far``) holds the one it was given."""
+
+    folders: RunFolders
+    """The run folder and the data folder."""
+    prep: Prepared
+    """The features the run trains on, and what it records of them."""
+    live: LiveParts
+    """Its model, fine-tuning's blocks and its clock, changed in place as it trains."""
+    config: TrainConfig
+    """Its settings."""
+    meta: RunMeta
+    """Its model's metadata, as its checkpoints carry it."""
+    told: Told
+    """Where it says what it does (rank 0's reporter), and the ranks it runs among."""
+    saved: SavedTraining | None = None
+    """A resumed run's training state as read from its folder; None for a new run."""
+
+    @property
+    def out(self) -> Path:
+        """The run folder."""
+        return self.folders.run

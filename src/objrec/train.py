@@ -62,9 +62,9 @@ from objrec.engine import (
 )
 from objrec.errors import ObjrecError
 from objrec.finetune import (
-    FINETUNE_IN_ONE_PROCESS,
     FinetuneRecord,
     body_kept,
+    cut_parts,
     tune_blocks,
     tuned_parameters,
 )
@@ -79,7 +79,7 @@ from objrec.paths import PathGiven
 from objrec.precision import (
     Precision,
 )
-from objrec.prepared import LiveParts, Prepared, Stages
+from objrec.prepared import LiveParts, Prepared, RunContext, Stages
 from objrec.progress import SILENT, Reporter, or_silent
 from objrec.renames import renamed_arguments
 from objrec.resume_state import (
@@ -250,30 +250,29 @@ def _train(
     folders = RunFolders(run=out, data=data_dir)
     try:
         stops.phase = Phase.FROZEN_PASS
-        prep, live, meta = prepared_run(folders, config, reporter, world, saved, request)
-        prep = replace(prep, precision=precision)
+        run = prepared_run(folders, config, Told(reporter, world), saved, request)
+        run = replace(run, prep=replace(run.prep, precision=precision))
+        live = run.live
         live.stages = Stages(started, time.perf_counter())
-        state, saver = fit_head(prep, live, config, meta, out, saved, reporter, world, stops)
-        source, finetune = FeatureSource(prep.train, prep.valid), None
+        state, saver = fit_head(run, stops)
+        source, finetune = FeatureSource(run.prep.train, run.prep.valid), None
         next_phase = Phase.FINE_TUNING if config.finetune_blocks else Phase.CALIBRATING
-        as_of_the_head = run_so_far(prep, live, config, meta, out, None, saved)
-        stops.after_the_head(next_phase, as_of_the_head, BlocksBefore(live.model, live.top))
+        stops.after_the_head(next_phase, run_so_far(run), BlocksBefore(live.model, live.top))
         if config.finetune_blocks:
             tuned = finetune_saver(out, saver, saved)
-            state, source, finetune = finetune_phase(
-                prep, live, config, state, Told(reporter, world), tuned
-            )
-            prep, config, meta = body_kept(prep, live.model, config, meta, finetune)
+            state, source, finetune = finetune_phase(run, state, tuned)
+            run = fine_tuned(run, finetune)
         stops.phase = Phase.CALIBRATING
         live.stages.calibrating = time.perf_counter()  # the run's one clock: see Stages
-        meta, fitted = calibrate(live.model, config, meta, source, reporter, world)
+        meta, fitted = calibrate(live.model, run.config, run.meta, source, reporter, world)
     finally:
         open_cache(config.cache_dir).close()  # lets `objrec cache --prune` go on
     stops.phase = Phase.WRITING
     t2 = time.perf_counter()
+    prep = run.prep
     seconds = run_seconds(prep, precision.body.used, live.stages.until(t2))
     with reporter.task("writing the run", None):  # seconds: the model file, the curves' plot
-        trained = TrainedRun(config, meta, state, seconds, finetune, fitted)
+        trained = TrainedRun(run.config, meta, state, seconds, finetune, fitted)
         result = write_trained(out, prep, live.model, trained, world, saver)
         stops.phase = Phase.WRITTEN
     log_seconds(result.seconds, time.perf_counter() - t2, world, prep.precision)
@@ -332,24 +331,24 @@ def write_trained(
 def prepared_run(
     folders: RunFolders,
     config: TrainConfig,
-    reporter: Reporter,
-    world: World,
+    told: Told,
     saved: SavedTraining | None,
     request: RunRequest,
-) -> tuple[Prepared, LiveParts, RunMeta]:
+) -> RunContext:
     """The run's data, features and model (:func:`prepare` of ``folders.data``; a resumed run's
     body must be the one it ``saved``) and what the run records of them (``request``: its command
     line; whether it replaces an earlier run in ``folders.run``; for a resumed run, the images it
     saw before the resume and since: one it trained on that was removed or changed since stays
-    in its record for the leak check); its classes and parameters said."""
-    data_dir = folders.data
+    in its record for the leak check); its classes and parameters said (``told``)."""
+    data_dir, (reporter, world) = folders.data, told
     prep, live = prepare(data_dir, config, reporter, world, saved.meta if saved else None)
     seen = union_seen(prep.seen, seen_in_state(saved.tensors)) if saved else prep.seen
     replaces = replaces_earlier(folders.run, request)
     prep = replace(prep, command=request.command, replaces=replaces, seen=seen)
     reporter.note(classes_note(prep.classes))
     reporter.note(parameters_line(live.params, live.model, config.finetune_blocks))
-    return prep, live, run_meta(prep, live.model, config, data_dir)
+    meta = run_meta(prep, live.model, config, data_dir)
+    return RunContext(folders, prep, live, config, meta, told, saved)
 
 
 def parameters_line(params: ParameterCounts, model: Classifier, blocks: int) -> str:
@@ -503,31 +502,23 @@ def run_meta(prep: Prepared, model: Classifier, config: TrainConfig, data_dir: P
 # ---------------------------------------------------------------- 2. fit the head
 
 
-def fit_head(
-    prep: Prepared,
-    live: LiveParts,
-    config: TrainConfig,
-    meta: RunMeta,
-    out: Path,
-    saved: SavedTraining | None,
-    reporter: Reporter,
-    world: World = SINGLE,
-    stops: RunStops | None = None,
-) -> tuple[FitState, EpochSaver | None]:
+def fit_head(run: RunContext, stops: RunStops | None = None) -> tuple[FitState, EpochSaver | None]:
     """Run ``fit`` on the cached features, the training state copied after every epoch (written
     every ``resume_state.SAVE_EVERY`` seconds); also returns rank 0's saver, which holds the last
     epoch's state until a stop writes it (``train_stops.write_state_on_stop``; at once when
-    fine-tuning follows). ``live``: the run's model, whose head it trains; ``stops``: the run's,
-    told as the epochs begin what a stop in them writes (``train_stops.in_the_head_epochs``)."""
-    head = live.model.head.to(world.device)
+    fine-tuning follows). ``run.live``: the run's model, whose head it trains; ``stops``: the
+    run's, told as the epochs begin what a stop in them writes
+    (``train_stops.in_the_head_epochs``)."""
+    prep, config, saved, (reporter, world) = run.prep, run.config, run.saved, run.told
+    head = run.live.model.head.to(world.device)
     optimizer = head_optimizer(head, config)
-    state = resumed_state(saved, prep, config, out, head, optimizer) if saved else None
+    state = resumed_state(saved, prep, config, run.out, head, optimizer) if saved else None
     if not saved:
         seed_everything(config.seed)  # dropout draws the same whether features were cached or not
     model, train_batches, valid_batches = epoch_sources(prep, head, config, world)
-    saver = epoch_saver(out, head, optimizer, meta, prep, world)
+    saver = epoch_saver(run.out, head, optimizer, run.meta, prep, world)
     if stops is not None:
-        stops.head_epochs(saver, run_so_far(prep, live, config, meta, out, optimizer, saved))
+        stops.head_epochs(saver, run_so_far(run, optimizer))
     stopping = Stopping(config.epochs, config.patience, config.min_delta)
     counted = sampled_images(len(prep.train_y), world) if world.distributed else None
     state = fit(
@@ -557,21 +548,14 @@ def end_of_the_fit(saver: EpochSaver | None, config: TrainConfig) -> None:
             saver.flush()
 
 
-def run_so_far(
-    prep: Prepared,
-    live: LiveParts,
-    config: TrainConfig,
-    meta: RunMeta,
-    out: Path,
-    optimizer: torch.optim.Optimizer | None,
-    saved: SavedTraining | None,
-) -> RunSoFar:
-    """How a stop writes this run as it stands (``train_stops.RunSoFar``): :func:`keep_run_so_far`
+def run_so_far(run: RunContext, optimizer: torch.optim.Optimizer | None = None) -> RunSoFar:
+    """How a stop writes ``run`` as it stands (``train_stops.RunSoFar``): :func:`keep_run_so_far`
     with the head's ``optimizer`` (None after its epochs), the settings and metadata its sentence
-    names, and the epoch of the state a resumed run began from (``saved``)."""
-    keep = partial(keep_run_so_far, prep, live, config, meta, out, optimizer)
+    names, and the epoch of the state a resumed run began from (``run.saved``)."""
+    keep = partial(keep_run_so_far, run, optimizer)
+    saved = run.saved
     resumed = saved.progress.epoch if saved is not None else None
-    return RunSoFar(keep, meta, config.lr, prep.replaces, resumed)
+    return RunSoFar(keep, run.meta, run.config.lr, run.prep.replaces, resumed)
 
 
 def epoch_saver(
@@ -603,24 +587,18 @@ def resumed_state(
 
 
 def keep_run_so_far(
-    prep: Prepared,
-    live: LiveParts,
-    config: TrainConfig,
-    meta: RunMeta,
-    out: Path,
-    optimizer: torch.optim.Optimizer | None,
-    *,
-    ours: bool,
+    run: RunContext, optimizer: torch.optim.Optimizer | None, *, ours: bool
 ) -> FitState | None:
-    """``runs.keep_best_so_far`` for this run: its model (``live``'s) and its record so far
-    (``Prepared.record``, the seconds spent until now, by ``live``'s clock); ``optimizer``: the
-    head's (None after its epochs: a new one, which the training state's is read into, the state
-    ``write_state_on_stop`` has just written, or the resumed run's own). ``train_stops`` calls it
-    (:func:`run_so_far`)."""
+    """``runs.keep_best_so_far`` for ``run``: its model (``run.live``'s) and its record so far
+    (``Prepared.record``, the seconds spent until now, by ``run.live``'s clock); ``optimizer``:
+    the head's (None after its epochs: a new one, which the training state's is read into, the
+    state ``write_state_on_stop`` has just written, or the resumed run's own). ``train_stops``
+    calls it (:func:`run_so_far`)."""
+    prep, live, config = run.prep, run.live, run.config
     seconds = run_seconds(prep, config.precision, live.stages.until(time.perf_counter()))
     record = prep.record(seconds)
     optimizer = optimizer or head_optimizer(live.model.head, config)
-    return keep_best_so_far(out, live.model, optimizer, config, meta, record, ours=ours)
+    return keep_best_so_far(run.out, live.model, optimizer, config, run.meta, record, ours=ours)
 
 
 def require_same_run(saved: SavedTraining, prep: Prepared, config: TrainConfig, out: Path) -> None:
@@ -650,34 +628,36 @@ else printed said so, and predict, serve and the feature store's size change wit
 
 
 def finetune_phase(
-    prep: Prepared,
-    live: LiveParts,
-    config: TrainConfig,
-    head_state: FitState,
-    told: Told,
-    saver: FinetuneSaver | None = None,
+    run: RunContext, head_state: FitState, saver: FinetuneSaver | None = None
 ) -> tuple[FitState, FeatureSource, FinetuneRecord]:
     """Train the body's last blocks and the head on cached activations at the cut (see finetune;
-    ``prep.cut``, stored by :func:`prepare`; ``live.top``: the blocks above the cut, which its pass
-    split off the body; ``live.model``: the run's, whose head it trains too); the tuned body's
-    features for calibration come from the same activations (``batches.FeatureSource``), unless it
-    is not kept. Also returns what fine-tuning did (``finetune.finetune_record``), how long its
-    epochs took and its pass below the tuned blocks, which ``prepare`` ran
-    (``Prepared.cut_seconds``); a kept one that makes an int8 run fp32 says so
-    (:data:`FP32_FROM_HERE`). ``told``: where it is said, the ranks; ``saver``: writes fine-tuning's
-    training state after each epoch (:func:`finetune_saver`)."""
-    reporter, world = told
-    top = live.top
-    if world.distributed or top is None or prep.cut is None:
-        raise ObjrecError(FINETUNE_IN_ONE_PROCESS)
-    stacks, began, below = prep.cut, time.perf_counter(), prep.cut_seconds
-    state, outcome = tune_blocks(prep, live.model, config, head_state, told, top, stacks, saver)
+    ``run.prep.cut``, stored by :func:`prepare`; ``run.live.top``: the blocks above the cut,
+    which its pass split off the body; ``run.live.model``: the run's, whose head it trains too);
+    the tuned body's features for calibration come from the same activations
+    (``batches.FeatureSource``), unless it is not kept. Also returns what fine-tuning did
+    (``finetune.finetune_record``), how long its epochs took and its pass below the tuned blocks,
+    which ``prepare`` ran (``Prepared.cut_seconds``); a kept one that makes an int8 run fp32 says
+    so (:data:`FP32_FROM_HERE`). ``saver``: writes fine-tuning's training state after each epoch
+    (:func:`finetune_saver`)."""
+    prep, live = run.prep, run.live
+    top, stacks = cut_parts(run)
+    began, below = time.perf_counter(), prep.cut_seconds
+    state, outcome = tune_blocks(run, head_state, saver)
     outcome = replace(outcome, seconds=time.perf_counter() - began, below_seconds=below)
     if outcome.kept and isinstance(live.model.body, QuantizedBody):
-        reporter.note(FP32_FROM_HERE)
+        run.told.reporter.note(FP32_FROM_HERE)
     if not outcome.kept:  # the body as it was: its stored features, as without fine-tuning
         return state, FeatureSource(prep.train, prep.valid), outcome
-    return state, FeatureSource(*stacks, top.eval(), open_cache(config.cache_dir).root), outcome
+    cache = open_cache(run.config.cache_dir).root
+    return state, FeatureSource(*stacks, top.eval(), cache), outcome
+
+
+def fine_tuned(run: RunContext, finetune: FinetuneRecord) -> RunContext:
+    """``run`` as fine-tuning leaves it (``finetune.body_kept``): a new one, with a kept
+    fine-tuning's record, settings and metadata; the one a stop after the head keeps is left
+    as it was."""
+    prep, config, meta = body_kept(run.prep, run.live.model, run.config, run.meta, finetune)
+    return replace(run, prep=prep, config=config, meta=meta)
 
 
 def finetune_saver(
