@@ -13,7 +13,8 @@ by ``train_open``; ``prepare``'s frozen pass (the body, the features of train an
 fine-tuning's cut) is ``train_features``'s. Features come from ``features``, their batches (the
 head's, calibration's) from ``batches``; the run folder's policy (what it may hold, resume, what
 is written) from ``runs``; what a stop (Ctrl-C, a diverged loss, an error) keeps and says from
-``train_stops``, by the phase of the run that :func:`_train` records as each step begins.
+``train_stops``, by the phase of the run each step enters as it begins
+(``RunStops.entering``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import logging
 import random
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -125,6 +126,7 @@ from objrec.train_stops import (
     Phase,
     RunSoFar,
     RunStops,
+    StopParts,
     run_stops,
     said_on_a_stop,
 )
@@ -239,8 +241,8 @@ def _train(
     run_scope: ExitStack,
     stops: RunStops,
 ) -> TrainResult:
-    """The recipe, each step's phase recorded in ``stops`` as it begins (``train_stops.Phase``:
-    what a stop in it keeps and says)."""
+    """The recipe, each step in the phase it enters in ``stops`` as it begins
+    (``RunStops.entering``; ``train_stops.Phase``: what a stop in it keeps and says)."""
     started = time.perf_counter()
     out, saved, config, precision = open_run(
         data_dir, out, config, request, reporter, world, run_scope
@@ -249,32 +251,31 @@ def _train(
         refuse_unusable_files(data_dir, reporter, world, config.cache_dir)
     folders = RunFolders(run=out, data=data_dir)
     try:
-        stops.phase = Phase.FROZEN_PASS
-        run = prepared_run(folders, config, Told(reporter, world), saved, request)
-        run = replace(run, prep=replace(run.prep, precision=precision))
-        live = run.live
-        live.stages = Stages(started, time.perf_counter())
-        state, saver = fit_head(run, stops)
+        with stops.entering(Phase.FROZEN_PASS):
+            run = prepared_run(folders, config, Told(reporter, world), saved, request)
+            run = replace(run, prep=replace(run.prep, precision=precision))
+            live = run.live
+            live.stages = Stages(started, time.perf_counter())
+        state, saver = fit_head(run, stops)  # the head's epochs: entered there
         source, finetune = FeatureSource(run.prep.train, run.prep.valid), None
-        next_phase = Phase.FINE_TUNING if config.finetune_blocks else Phase.CALIBRATING
-        stops.after_the_head(next_phase, run_so_far(run), BlocksBefore(live.model, live.top))
+        head_end = StopParts(so_far=run_so_far(run), blocks=BlocksBefore(live.model, live.top))
         if config.finetune_blocks:
-            tuned = finetune_saver(out, saver, saved)
-            state, source, finetune = finetune_phase(run, state, tuned)
-            run = fine_tuned(run, finetune)
-        stops.phase = Phase.CALIBRATING
-        live.stages.calibrating = time.perf_counter()  # the run's one clock: see Stages
-        meta, fitted = calibrate(live.model, run.config, run.meta, source, reporter, world)
+            with stops.entering(Phase.FINE_TUNING, head_end):
+                tuned = finetune_saver(out, saver, saved)
+                state, source, finetune = finetune_phase(run, state, tuned)
+                run = fine_tuned(run, finetune)
+        with stops.entering(Phase.CALIBRATING, head_end):
+            live.stages.calibrating = time.perf_counter()  # the run's one clock: see Stages
+            meta, fitted = calibrate(live.model, run.config, run.meta, source, reporter, world)
     finally:
         open_cache(config.cache_dir).close()  # lets `objrec cache --prune` go on
-    stops.phase = Phase.WRITING
-    t2 = time.perf_counter()
-    prep = run.prep
-    seconds = run_seconds(prep, precision.body.used, live.stages.until(t2))
-    with reporter.task("writing the run", None):  # seconds: the model file, the curves' plot
-        trained = TrainedRun(run.config, meta, state, seconds, finetune, fitted)
-        result = write_trained(out, prep, live.model, trained, world, saver)
-        stops.phase = Phase.WRITTEN
+    with stops.entering(Phase.WRITING):
+        t2, prep = time.perf_counter(), run.prep
+        seconds = run_seconds(prep, precision.body.used, live.stages.until(t2))
+        with reporter.task("writing the run", None):  # seconds: the model file, the curves' plot
+            trained = TrainedRun(run.config, meta, state, seconds, finetune, fitted)
+            result = write_trained(out, prep, live.model, trained, world, saver)
+            stops.enter(Phase.WRITTEN)  # in place: a stop from here on loses nothing
     log_seconds(result.seconds, time.perf_counter() - t2, world, prep.precision)
     return result
 
@@ -517,23 +518,24 @@ def fit_head(run: RunContext, stops: RunStops | None = None) -> tuple[FitState, 
         seed_everything(config.seed)  # dropout draws the same whether features were cached or not
     model, train_batches, valid_batches = epoch_sources(prep, head, config, world)
     saver = epoch_saver(run.out, head, optimizer, run.meta, prep, world)
-    if stops is not None:
-        stops.head_epochs(saver, run_so_far(run, optimizer))
-    stopping = Stopping(config.epochs, config.patience, config.min_delta)
-    counted = sampled_images(len(prep.train_y), world) if world.distributed else None
-    state = fit(
-        model,
-        train_batches,
-        valid_batches,
-        optimizer,
-        stopping,
-        steps_per_epoch=epoch_steps(len(prep.train_y), config, world),
-        reporter=reporter,
-        loss_fn=training_loss(config, prep.train_y, len(prep.classes)).to(world.device),
-        state=state,
-        on_epoch_end=saver,
-        shards=Shards(world, counted),
-    )
+    given = StopParts(saver=saver, so_far=run_so_far(run, optimizer))
+    epochs = stops.entering(Phase.HEAD_EPOCHS, given) if stops else None
+    with epochs or nullcontext():
+        stopping = Stopping(config.epochs, config.patience, config.min_delta)
+        counted = sampled_images(len(prep.train_y), world) if world.distributed else None
+        state = fit(
+            model,
+            train_batches,
+            valid_batches,
+            optimizer,
+            stopping,
+            steps_per_epoch=epoch_steps(len(prep.train_y), config, world),
+            reporter=reporter,
+            loss_fn=training_loss(config, prep.train_y, len(prep.classes)).to(world.device),
+            state=state,
+            on_epoch_end=saver,
+            shards=Shards(world, counted),
+        )
     end_of_the_fit(saver, config)
     return state, saver
 

@@ -1,6 +1,8 @@
 """What a stop of ``train`` keeps and says, decided in one place from where the run is: its
-:class:`Phase`, which ``train._train`` records in the run's :class:`RunStops` as each step begins,
-and which the one handler around the run reads (:func:`said_on_a_stop`). By phase:
+:class:`Phase`, which each step of ``train`` enters as it begins (``with``
+:meth:`RunStops.entering`, beside the step's code, given what a stop there needs), and which the
+one handler around the run reads (:func:`said_on_a_stop`). A new phase is a member of
+:class:`Phase`, its handler in :data:`BY_PHASE` and one ``with`` around its step. By phase:
 
 - ``OPENING`` (the run folder held, a resume's state read, the settings settled, ``strict``'s
   check) and ``FROZEN_PASS`` (the features of the training views and the validation images, until
@@ -39,7 +41,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import NoReturn, Protocol
+from typing import NamedTuple, NoReturn, Protocol
 
 from torch import nn
 
@@ -116,11 +118,23 @@ class BlocksBefore:
             self.model.cpu().freeze_body()
 
 
+class StopParts(NamedTuple):
+    """What a stop from a phase on needs, given as the phase begins (:meth:`RunStops.entering`;
+    None: as it was)."""
+
+    saver: EpochSaver | None = None
+    """Rank 0's writer of the head's training state, from the head's epochs on."""
+    so_far: RunSoFar | None = None
+    """How the run is written as it stands, from the head's epochs on."""
+    blocks: BlocksBefore | None = None
+    """Fine-tuning's blocks and the body as they were, from the head's end on."""
+
+
 @dataclass
 class RunStops:
-    """A run of ``train`` as a stop sees it: where it is (``phase``, moved on by ``train._train``
-    as each step begins) and what a stop there needs, given as it becomes known. One per run,
-    made as it begins (:func:`run_stops`), read by :func:`said_on_a_stop`."""
+    """A run of ``train`` as a stop sees it: where it is (``phase``, moved on as each step of
+    ``train`` begins: :meth:`entering`) and what a stop there needs, given as it becomes known.
+    One per run, made as it begins (:func:`run_stops`), read by :func:`said_on_a_stop`."""
 
     folders: RunFolders
     resumed: bool
@@ -140,15 +154,24 @@ class RunStops:
     blocks: BlocksBefore | None = None
     """Fine-tuning's blocks and the body as they were, from the head's end on."""
 
-    def head_epochs(self, saver: EpochSaver | None, so_far: RunSoFar) -> None:
-        """The head's epochs begin: ``saver`` writes their state, ``so_far`` the run as it
-        stands."""
-        self.phase, self.saver, self.so_far = Phase.HEAD_EPOCHS, saver, so_far
+    @contextmanager
+    def entering(self, phase: Phase, given: StopParts = StopParts()) -> Iterator[None]:
+        """``phase`` begins, as the ``with`` block's step: a stop from here on is kept and said as
+        :data:`BY_PHASE` says for it, with the parts ``given`` (each kept until given again).
+        The phase lasts until the next is entered, and as a stop leaves the block, which the
+        handler around the run then reads. It was set by hand in four places of ``train._train``
+        and by two methods besides, so that a new phase was added in three places, in step
+        (review64a)."""
+        self.enter(phase)
+        self.saver = self.saver if given.saver is None else given.saver
+        self.so_far = self.so_far if given.so_far is None else given.so_far
+        self.blocks = self.blocks if given.blocks is None else given.blocks
+        yield
 
-    def after_the_head(self, phase: Phase, so_far: RunSoFar, blocks: BlocksBefore) -> None:
-        """The head's epochs are over: ``phase`` begins, ``so_far`` writes the run as of the
-        head's end, with the body and blocks as they were (``blocks``)."""
-        self.phase, self.so_far, self.blocks = phase, so_far, blocks
+    def enter(self, phase: Phase) -> None:
+        """``phase`` begins: the run's end (``WRITTEN``), which has no step of its own to hold
+        in a ``with`` block (:meth:`entering`)."""
+        self.phase = phase
 
     def ours(self) -> bool:
         """Whether the training state in the run folder is this run's: the resumed run's own, or
