@@ -224,7 +224,7 @@ def test_improved_lately_reads_the_heads_default_patience_from_the_config(monkey
     would have left the other. improved_lately reads config.PATIENCE, the field's default."""
     from objrec import config
     from objrec.config import TrainConfig
-    from objrec.engine import improved_lately
+    from objrec.fit_end import improved_lately
 
     assert TrainConfig().patience == config.PATIENCE
     assert improved_lately(best=91, ran=95, patience=300)
@@ -582,15 +582,15 @@ def test_a_fine_tuning_fit_s_stop_line_names_finetune_epochs(caplog):
     stopped it, as the warning does."""
     import logging
 
-    from objrec.engine import log_stop
+    from objrec.engine import log_stop, why_stopped
 
     stopper = EarlyStopping(patience=5)
     stopper.best_epoch, stopper.bad_epochs = 25, 3
     history = [{"epoch": e, "valid_loss": 1.0} for e in range(1, 29)]
     state = FitState(stopper=stopper, epoch=28, history=history, began_from=25)
     with caplog.at_level(logging.INFO, logger="objrec.engine"):
-        log_stop(state, 28, limit=("finetune_epochs", 3))
-        log_stop(state, 28)
+        log_stop(why_stopped(state, Stopping(28, 5, limit=("finetune_epochs", 3))))
+        log_stop(why_stopped(state, Stopping(28, 5)))
     lines = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
     assert lines == [
         "stopped at the epoch limit, finetune_epochs=3; the best epoch, 25, is kept",
@@ -737,7 +737,7 @@ def test_would_gain_little_names_the_fit_s_own_min_delta(caplog):
     the setting had not stopped the fit (a gain under 0.001 from the lowest can be more than
     ``min_delta`` from the epoch early stopping counted from), it advised what was set. The
     value set is named where it let the small gains run on; at 0.001 or more nothing is said."""
-    from objrec.engine import little_gain_why
+    from objrec.fit_end import little_gain_why
 
     x, y = separable_points()
     model = nn.Linear(4, 2)

@@ -297,7 +297,7 @@ of the export's time."""
 PATIENCE = 5
 """The head's default ``patience`` (``TrainConfig.patience``), which also says how lately a fit
 stopped by its epoch limit must have improved for more epochs to help
-(``engine.improved_lately``)."""
+(``fit_end.improved_lately``)."""
 DEFAULT_BACKBONE = "efficientnet_lite0+efficientnet_lite1+efficientnet_lite2"
 """The three offline EfficientNet-Lite bodies, their features concatenated. On the valid splits of
 three Caltech-101 split seeds, five heads on them reached a median valid loss of 0.160, 0.163 and

@@ -7,9 +7,8 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -17,10 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from objrec import config
 from objrec.config import TrainConfig
 from objrec.distributed import SINGLE, World
 from objrec.errors import ObjrecError, stops_held
+from objrec.fit_end import FitEnd, limit_said, stop_line
 from objrec.metrics import answered
 from objrec.model import mean_log_probs
 from objrec.progress import SILENT, Reporter
@@ -345,7 +344,7 @@ def fit(
                 on_epoch_end(state)
             reporter.epoch(record)
             log_epoch(record)
-    log_stop(state, epochs, world, stopping.limit)
+    log_stop(why_stopped(state, stopping), world)
     net.load_state_dict(state.best_state)
     return state
 
@@ -378,91 +377,30 @@ def log_epoch(record: dict[str, Any]) -> None:
     )
 
 
-def log_stop(
-    state: FitState, epochs: int, world: World = SINGLE, limit: tuple[str, int] | None = None
-) -> None:
-    """Why the fit stopped (INFO); a warning (rank 0's) when the ``epochs`` limit stopped it, not
-    early stopping, naming the setting that set it (``limit``: its name and value, default
-    ``epochs``) and the epoch the validation loss last improved at: more of it may give a better
-    head. Never "still improving" of a loss that last improved 2 epochs before the limit of 3
-    (``patience`` 5), nor "the `epochs` limit (21)" of fine-tuning's ``finetune_epochs`` 3.
-
-    A fit that started from another's best and never beat it (fine-tuning, whose patience count
-    starts at 0 after the head's best epoch) gets no such warning: neither its limit nor
-    ``patience`` is why its best epoch is the head's, and its caller says what the run keeps."""
-    reason = stop_reason(state, epochs, limit)
-    log.info("%s; the best epoch, %d, is kept", reason, state.best_epoch)
-    if never_improved(state):
-        return
-    if state.history and not state.stopped_early and state.epoch >= epochs and world.main:
-        warn_at_limit(state, *(limit or ("epochs", epochs)))
-
-
-def warn_at_limit(state: FitState, name: str, value: int) -> None:
-    """Whether more of the limit ``name`` (``value``) that ended the fit may help, said: a warning
-    that more may give a better model when the validation loss improved lately, by more than
-    ``LITTLE_GAIN`` for the head's ``epochs``; one that it would not when ``patience`` alone kept
-    it running. A head whose loss still fell, by less than ``LITTLE_GAIN`` over its last
-    ``patience`` epochs, is told at INFO that more would gain little: a warning "more --epochs
-    may give a better model" would contradict train's "a larger --epochs would gain little"."""
-    patience = state.stopper.patience
-    if not improved_lately(state.best_epoch, state.epoch, patience):
-        log.warning(
-            "training stopped at the `%s` limit (%d) only because `patience` (%d) kept it "
-            "running: the validation loss last improved at epoch %d, %d epochs before the "
-            "end, so more `%s` would not help (a lower `patience` stops sooner)",
-            *(name, value, patience, state.best_epoch, state.epoch - state.best_epoch, name),
-        )
-        return
-    losses = [record["valid_loss"] for record in state.history]
-    if name == "epochs" and gained_little(losses, patience):
-        log.info(
-            "the validation loss still fell at the `epochs` limit, by less than %g in the last "
-            "%d epochs: more `epochs` would gain little%s",
-            *(LITTLE_GAIN, patience, little_gain_why(state.stopper.min_delta)),
-        )
-        return
-    last = " (the last)" if state.best_epoch == state.epoch else ""
-    log.warning(
-        "training stopped at the `%s` limit (%d) before early stopping ended it: the "
-        "validation loss last improved at epoch %d%s; more `%s` may give a better model",
-        *(name, value, state.best_epoch, last, name),
+def why_stopped(state: FitState, stopping: Stopping) -> FitEnd:
+    """Why the fit on ``state`` stopped where it did (``stopping``: its limits), the record its
+    end is said from (:func:`log_stop`; ``fit_end``: train's line under its best epoch too)."""
+    return FitEnd(
+        epoch=state.epoch,
+        best_epoch=state.best_epoch,
+        last=stopping.epochs,
+        limit=stopping.limit or ("epochs", stopping.epochs),
+        patience=state.stopper.patience,
+        min_delta=state.stopper.min_delta,
+        losses=tuple(record["valid_loss"] for record in state.history),
+        stopped_early=state.stopped_early,
+        never_improved=never_improved(state),
     )
 
 
-LITTLE_GAIN = 1e-3
-"""A validation loss that fell by less than this over the last ``patience`` epochs has little left
-to gain from more epochs (the epoch log shows losses to 4 decimals)."""
-
-
-def little_gain_why(min_delta: float, option: str = "`min_delta`") -> str:
-    """What the ``min_delta`` the fit was given (``option``: its name as the caller spells it)
-    has to do with gains under ``LITTLE_GAIN`` that did not stop it, as a clause in brackets:
-    one below ``LITTLE_GAIN`` let them run on, which ``LITTLE_GAIN`` would stop on; nothing for
-    one at or above it (the gains were that small, yet one lowered the epoch early stopping
-    counted from by more). The line named ``min_delta`` 0.001 alone, read as the setting in use
-    whatever the user had set."""
-    if min_delta >= LITTLE_GAIN:
-        return ""
-    given = format(Decimal(repr(float(min_delta))).normalize(), "f")  # 0.00001, not 1e-05
-    return (
-        f" ({option} {given}, the one set, let it run on; {option} {LITTLE_GAIN:g} stops on "
-        "gains this small)"
-    )
-
-
-def lowest(losses: Sequence[float]) -> float:
-    """The lowest of ``losses``, NaN (a diverged epoch) left out; infinity when none is left."""
-    return min((x for x in losses if not math.isnan(x)), default=math.inf)
-
-
-def gained_little(losses: Sequence[float], patience: int) -> bool:
-    """Whether the validation loss, ``losses`` an epoch from the first, fell by less than
-    ``LITTLE_GAIN`` over its last ``patience`` epochs (its best epoch, the lowest, being one of
-    them, however little it fell)."""
-    if len(losses) <= patience:
-        return False
-    return lowest(losses[:-patience]) - lowest(losses) < LITTLE_GAIN
+def log_stop(end: FitEnd, world: World = SINGLE) -> None:
+    """Why the fit stopped (INFO, ``fit_end.stop_line``), and on rank 0 whether more of the limit
+    that stopped it may help (``fit_end.limit_said``: a warning, or INFO that more would gain
+    little)."""
+    log.info("%s", stop_line(end))
+    said = limit_said(end) if world.main else None
+    if said is not None:
+        log.log(said[0], "%s", said[1])
 
 
 def never_improved(state: FitState) -> bool:
@@ -473,25 +411,6 @@ def never_improved(state: FitState) -> bool:
     last epoch, which was the head's best when the head ran to its limit still improving."""
     counted = state.epoch - state.stopper.bad_epochs  # the last epoch that counted as progress
     return state.began_from is not None and counted <= state.began_from
-
-
-def improved_lately(best: int, ran: int, patience: int) -> bool:
-    """Whether a fit that ran ``ran`` epochs, its best at epoch ``best``, improved lately: its
-    validation loss last fell within the head's default ``patience`` (``config.PATIENCE``, after
-    which early stopping calls a fit done) of the end, or within ``patience``, if fewer. Only
-    then may more epochs help: a loss that last fell 287 epochs before the limit of 300
-    (``patience`` 300) is not said to be worth more epochs."""
-    return ran - best < min(patience, config.PATIENCE)
-
-
-def stop_reason(state: FitState, epochs: int, limit: tuple[str, int] | None = None) -> str:
-    """Why the fit stopped: early stopping, or the epoch limit, named by the setting that set it
-    (``limit``: its name and value, default ``epochs``; fine-tuning's ``epochs`` has the head's
-    added)."""
-    if state.stopped_early:
-        return f"stopped early at epoch {state.epoch}: the validation loss stopped improving"
-    name, value = limit or ("epochs", epochs)
-    return f"stopped at the epoch limit, {name}={value}"
 
 
 def starting_state(

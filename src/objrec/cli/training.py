@@ -11,14 +11,14 @@ import shlex
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext, suppress
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import click
 
+from objrec import fit_end
 from objrec.cli.heap import imported_uncollected, is_program, wrote_all
-from objrec.cli.messages import under_torchrun
+from objrec.cli.messages import to_cli, under_torchrun
 from objrec.cli.options import (
     CACHE_DEFAULT,
     DIR,
@@ -60,6 +60,7 @@ from objrec.config import (
     precision_words,
 )
 from objrec.errors import Interrupted
+from objrec.fit_end import FitEnd
 from objrec.paths import PathGiven
 from objrec.words import clauses_on_lines, joined, on_lines, plural
 
@@ -547,54 +548,15 @@ def run_config(run: Path) -> dict[str, Any]:
 def early_stop_sentence(
     best: int, ran: int, config: dict[str, Any], losses: Sequence[float] = ()
 ) -> str | None:
-    """Why the head stopped where it did, in words: early (--patience ran out before --epochs),
-    or at --epochs, naming the best epoch, while the validation loss was still improving (it
-    improved lately, ``engine.improved_lately``; ``losses``, each epoch's validation loss, tell
-    whether by much) or not. Whether more epochs may help is the engine's warning's to say, once:
-    this line said it again, and of a loss that last improved 287 epochs before the end. None
-    where that warning says it all ("training stopped at the --epochs limit (3) before early
-    stopping ended it: the validation loss last improved at epoch 3 ..."): this line then said
-    "ran all --epochs 3 without stopping early: the validation loss last improved at epoch 3",
-    the same fact twice, and the line above it names the epoch kept. An early stop is said in the
-    order it happened, and why a stop then is sensible: "did not fall below epoch 12's by more
-    than 0.001 (--min-delta) in the 5 epochs after it (--patience 5); epoch 15's, lower by less,
-    is kept" was hard to parse for a student (newcomer61b)."""
-    from objrec.engine import LITTLE_GAIN, gained_little, improved_lately, little_gain_why
-
+    """Why the head stopped where it did (``fit_end.early_stop_sentence``) in the CLI's terms, for
+    a run that stopped at epoch ``ran``, its best ``best``, trained with ``config`` (its
+    config.json), ``losses`` each epoch's validation loss; None without ``epochs`` and
+    ``patience``, or for a fine-tuned run."""
     epochs, patience = config.get("epochs"), config.get("patience")
     if config.get("finetune_blocks") or not epochs or not patience:
         return None
-    if ran >= epochs and improved_lately(best, ran, patience):
-        head = (
-            f"ran all --epochs {epochs} without stopping early: the validation loss last improved"
-        )
-        if len(losses) == ran and gained_little(losses, patience):
-            return (
-                f"{head} at epoch {best}, but by less than {LITTLE_GAIN:g} in the last "
-                f"{plural(patience, 'epoch')}, so a larger --epochs would gain little"
-                + little_gain_why(config.get("min_delta", 0.0), "--min-delta")
-            )
-        return None  # the warning above says where it stopped and that more may help
-    if ran >= epochs:  # the limit ended it, whatever patience had left (the warning says)
-        limit = f"stopped at the epoch limit, --epochs {epochs}"
-        return f"{limit}; the best epoch, the one kept, was {best}"
-    head = f"stopped early at epoch {ran} of at most {epochs} (--epochs)"
-    why = "so more epochs were unlikely to help"
-    if min_delta := config.get("min_delta", 0.0):  # it may have fallen, by less: the table shows it
-        counted = ran - patience  # the last epoch early stopping counted: patience ran from it
-        said = (
-            f"{head}: in the {plural(patience, 'epoch')} after epoch {counted} (--patience "
-            f"{patience}), the validation loss never fell more than {decimal(min_delta)} "
-            f"(--min-delta) below epoch {counted}'s, {why}"
-        )
-        lower = f"epoch {best}, lower than epoch {counted} by less than that, is the one kept"
-        return said if best == counted else f"{said}; {lower}"
-    return (
-        f"{head}: the validation loss did not improve in the {plural(patience, 'epoch')} after "
-        f"epoch {best} (--patience {patience}), {why}"
-    )
-
-
-def decimal(value: float) -> str:
-    """``value`` in plain decimals, as a user types it: ``0.00001``, not ``1e-05``."""
-    return format(Decimal(repr(value)), "f")
+    min_delta = config.get("min_delta", 0.0)
+    limit = ("epochs", epochs)
+    end = FitEnd(ran, best, epochs, limit, patience, min_delta, tuple(losses))
+    said = fit_end.early_stop_sentence(end)
+    return to_cli(said, train) if said else None
