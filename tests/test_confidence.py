@@ -219,6 +219,36 @@ def test_train_says_why_the_temperature_was_kept_at_1():
     )
 
 
+def test_train_says_whether_to_act_before_the_calibration_details():
+    """newcomer64b: train's calibration paragraph (the ECE, chance, a shaky threshold) came
+    before anything said whether to act. Its first line now says so, ending in a colon, and the
+    details follow, indented under it."""
+    from objrec.calibration import TemperatureFit
+    from objrec.confidence import FittedConfidence, calibrated_line, calibration_note
+
+    kept = TemperatureFit(1.0, 0.41, 1, "1 validation error, 10 needed to sharpen")
+    fitted = FittedConfidence(1.0, "msp", 0.5, None, (0.0193, 0.0193), kept, n_valid=69)
+    note = calibration_note(replace(fitted, ece_chance=0.0387))
+    lead, details = note.split(":\n", 1)
+    assert " ".join(lead.split()) == (
+        'probabilities and "unknown" set on the 69 validation images: nothing to do now, though '
+        'more photos per class would make "unknown" steadier (the lines below are for a closer '
+        "look)"
+    )
+    assert details.startswith("  probabilities left as the model gives them (making them surer")
+    assert "expected calibration error" in details and "expected" not in lead
+    said = " ".join(calibrated_line(replace(fitted, ece_chance=0.0387)).split())
+    assert " ".join(details.split()) == said  # every figure is still said
+    steady = calibration_note(replace(fitted, n_valid=512)).split(":\n", 1)[0]
+    assert " ".join(steady.split()) == (
+        'probabilities and "unknown" set on the 512 validation images: nothing to do (the lines '
+        "below are for a closer look)"
+    )
+    untold = replace(fitted, n_valid=0)  # a FittedConfidence that does not say: no lead
+    assert calibration_note(untold).startswith("probabilities left as the model gives them")
+    assert max(len(line) for line in note.splitlines()) <= 96
+
+
 def test_the_readmes_glossary_explains_the_words_a_default_train_prints():
     """newcomer61b: a default train said "familiarity below 0, the run's threshold" and "the
     expected calibration error", which the README's glossary did not explain, beside its
@@ -227,7 +257,7 @@ def test_the_readmes_glossary_explains_the_words_a_default_train_prints():
     from objrec.calibration import TemperatureFit
     from objrec.cli.output import EPOCH_LEGEND
     from objrec.cli.training import early_stop_sentence
-    from objrec.confidence import FittedConfidence, calibrated_line
+    from objrec.confidence import FittedConfidence, calibration_note
     from objrec.precision import Precision, Settled, precision_notes
 
     fit = TemperatureFit(1.0002, 1.0002, 40)
@@ -235,7 +265,7 @@ def test_the_readmes_glossary_explains_the_words_a_default_train_prints():
     config = {"epochs": 100, "patience": 5, "finetune_blocks": 0, "min_delta": 0.001}
     said = " ".join(
         [
-            calibrated_line(replace(familiar, n_valid=30)),
+            calibration_note(replace(familiar, n_valid=30)),
             early_stop_sentence(15, 17, config) or "",
             EPOCH_LEGEND,
             *precision_notes(Precision(body=Settled("int8", "auto"), head=Settled("bf16", "auto"))),

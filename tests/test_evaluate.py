@@ -1222,8 +1222,9 @@ def test_evaluate_unknown_says_first_how_many_unknown_images_were_caught_in_shor
 
     metrics = stricter_metrics(None)
     metrics["open_set"]["unknown_answered_as"] = {"empty": 6, "deer": 3}
-    lines = confidence_lines_of(metrics, "data/test")[1:]
-    assert lines[:4] == [
+    lines = confidence_lines_of(metrics, "data/test")
+    lines = lines[lines.index(next(x for x in lines if x.startswith("unknown images:"))) :]
+    assert lines[:4] == [  # after what to do and the calibration
         "unknown images: 7 of 16 caught (43.75%, said to be unknown), 9 missed",
         "  unknown below familiarity 0.00 (a typical validation image scores 1), the run's "
         "threshold",  # "below familiarity 0.00" alone read as no threshold at all
@@ -1237,6 +1238,37 @@ def test_evaluate_unknown_says_first_how_many_unknown_images_were_caught_in_shor
     ]
     assert "AUROC" not in " ".join(lines)  # the exact figures are in --json's open_set
     assert max(len(line) for line in lines) <= 92
+
+
+def test_evaluate_unknown_says_what_to_do_before_its_figures():
+    """newcomer64b: about 25 lines of figures (a p-value, "one image is 6.7 points of a share")
+    came before the sentence that said what to do. The first line now says it: the flag that
+    keeps the recommended threshold, with both sides of its trade, that it was kept, or that
+    there is nothing to do; the figures follow, unchanged."""
+    from pathlib import Path
+
+    metrics = stricter_metrics(STRICTER)
+    lines = confidence_lines_of(metrics, "the images of data/test", Path("my run"))
+    lead = " ".join(lines[: lines.index(next(x for x in lines if x.startswith("confidence:")))])
+    assert " ".join(lead.split()) == (
+        "what to do: add --keep-threshold to this evaluate to keep the stricter threshold "
+        "recommended below (familiarity 0.42): it catches 13 of the 16 unknown images (now 7) "
+        "and wrongly says 8 of the 108 images of data/test are unknown (now 0)"
+    )
+    assert lines[0].startswith("what to do: ") and max(len(line) for line in lines[:3]) <= 96
+    assert "  unknown images caught: 7 of 16 (43.75%) now, 13 of 16 (81.25%) with it" in lines
+    kept = confidence_lines_of(metrics, "data/test", Path("my run"), kept=True)
+    assert kept[0] == (
+        "nothing more to do: the stricter threshold, familiarity 0.42, is kept with the run"
+    )
+    metrics["open_set"]["stricter"] = {**STRICTER, "unknown_accepted": 0.5625}  # not offered
+    lines = confidence_lines_of(metrics, "data/test")
+    assert lines[0] == (
+        "nothing to do about the unknown images: the run's threshold stays, as no stricter one "
+        "is recommended"
+    )
+    metrics["unknown_threshold"] = None  # no "unknown" answer: nothing to lead with
+    assert confidence_lines_of(metrics, "data/test")[0].startswith("confidence:")
 
 
 def test_the_stricter_threshold_is_printed_with_both_sides_and_the_commands_that_use_it():
@@ -3063,6 +3095,8 @@ def test_a_threshold_and_its_advice_say_how_many_images_they_rest_on_and_when_fe
     metrics = stricter_metrics(few) | {"unknown_threshold_images": 36}
     metrics["open_set"] |= {"n_unknown": 10, "unknown_accepted": 0.3}
     lines = confidence_lines_of(metrics, "data/test")
+    lead = lines.index(next(x for x in lines if x.startswith("confidence:")))  # what to do first
+    lines = lines[lead:]
     assert lines[2:4] == [  # a clause: train and the report say why (newcomer63b)
         "  unknown below familiarity 0.00 (a typical validation image scores 1), the run's threshold",
         "  chosen on only 36 validation images (under 100: shaky)",  # in full: train's

@@ -37,6 +37,7 @@ from objrec.unknown_scores import (
     fit_feature_score_batches,
     in_batches,
 )
+from objrec.words import clauses_on_lines, plural
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +211,35 @@ def calibrated_line(fitted: FittedConfidence) -> str:
     if not fitted.n_valid:  # a FittedConfidence that does not say
         return line
     return f"{line}; that threshold was {resting_words(fitted.n_valid)}"
+
+
+def calibration_note(fitted: FittedConfidence) -> str:
+    """What ``train`` says after calibrating: :func:`calibrated_lead` first, ending in a colon,
+    then the details (:func:`calibrated_line`), each clause on a line of its own under it."""
+    lead, line = calibrated_lead(fitted), calibrated_line(fitted)
+    if not lead:
+        return clauses_on_lines(line)
+    said = clauses_on_lines(f"{lead}; {line}")  # the lead's own line, the details under it
+    return said.replace("closer look);", "closer look):", 1)
+
+
+def calibrated_lead(fitted: FittedConfidence) -> str:
+    """The sentence a user acts on, said before the calibration's details: nothing to do, and,
+    where so few validation images make the threshold shaky, what would steady it. A teacher read
+    the four clauses of ECE, chance and threshold and could not tell whether to act
+    (newcomer64b); the details stay, under it. "" for a :class:`FittedConfidence` that does not
+    say how many validation images it was fitted on."""
+    from objrec.enough import FEWEST_FOR_A_THRESHOLD
+
+    n = fitted.n_valid
+    if not n:
+        return ""
+    images = plural(n, "validation image")
+    said = f'probabilities and "unknown" set on the {images}: nothing to do'
+    closer = "(the lines below are for a closer look)"
+    if n >= FEWEST_FOR_A_THRESHOLD:
+        return f"{said} {closer}"
+    return f'{said} now, though more photos per class would make "unknown" steadier {closer}'
 
 
 def unsharpened_words(chosen: TemperatureFit) -> str:

@@ -47,7 +47,7 @@ from objrec.bodies import Body
 from objrec.cache import open_cache
 from objrec.confidence import (
     FittedConfidence,
-    calibrated_line,
+    calibration_note,
     fit_confidence,
     reads_training_features,
 )
@@ -130,7 +130,7 @@ from objrec.train_stops import (
     run_stops,
     said_on_a_stop,
 )
-from objrec.words import clauses_on_lines, listed, plural, quoted
+from objrec.words import listed, plural, quoted
 
 log = logging.getLogger(__name__)
 
@@ -700,7 +700,7 @@ def calibrate(
     training = reads_training_features(config.unknown_score)
     with task, torch.inference_mode(), source.read(training) as (train, valid):
         fitted = fit_confidence(model.head, train, valid, config.unknown_score)
-    reporter.note(clauses_on_lines(calibrated_line(fitted)))  # short lines, as evaluate's
+    reporter.note(calibration_note(fitted))  # short lines, as evaluate's
     calibration = Calibration(
         fitted.temperature, fitted.threshold, fitted.score, fitted.n_valid, fitted.scaled_on
     )

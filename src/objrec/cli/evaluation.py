@@ -923,16 +923,18 @@ def confidence_lines(
     kept: bool = False,
 ) -> list[str]:
     """Calibration, then the unknown answer, each figure first and on a short line of its own:
-    without ``--unknown``, the share of ``evaluated`` answered and the threshold; with it,
-    :func:`open_set_lines`, then a stricter threshold when one catches more unknown images
-    (:func:`stricter_lines`; ``kept``: it was just kept with ``run``), else why none is
-    suggested (:func:`no_stricter_lines`). The temperature and threshold come from the
-    validation split, the figures from ``evaluated``. The calibration's sentence, 361 characters
-    on one line, is on lines a terminal of 100 columns shows whole, as train's is."""
+    without ``--unknown``, the share of ``evaluated`` answered and the threshold; with it, what
+    to do first (:func:`unknown_lead_lines`), the calibration, :func:`open_set_lines`, then a
+    stricter threshold when one catches more unknown images (:func:`stricter_lines`; ``kept``:
+    it was just kept with ``run``), else why none is suggested (:func:`no_stricter_lines`). The
+    temperature and threshold come from the validation split, the figures from ``evaluated``.
+    The calibration's sentence, 361 characters on one line, is on lines a terminal of 100
+    columns shows whole, as train's is."""
     from objrec.kept import stricter_offered
 
     lines = [clauses_on_lines(calibration_line(metrics, evaluated))]
     if metrics.open_set is not None:
+        lines = [*unknown_lead_lines(metrics, evaluated, kept), *lines]
         lines += open_set_lines(metrics, evaluated)
         if stricter := stricter_offered(metrics):
             lines += stricter_lines(metrics, stricter, evaluated, run, kept)
@@ -949,6 +951,54 @@ def confidence_lines(
 
     said = clauses_on_lines(report_line(metrics), width=94).splitlines()
     return lines + [f"  {line}" for line in said]
+
+
+def unknown_lead_lines(
+    metrics: EvaluationMetrics, evaluated: str = "these images", kept: bool = False
+) -> list[str]:
+    """``evaluate --unknown``'s sentence to act on, said before its figures: keep the stricter
+    threshold recommended below (the flag, and both sides of its trade in two counts), that it
+    was just kept (``kept``), or that there is nothing to do and why in a few words. A teacher
+    read about 25 lines of figures (a p-value, "one image is 6.7 points of a share") before
+    the one that said what to do (newcomer64b); the figures stay, after it. None where the run
+    answers no "unknown"."""
+    from objrec.kept import stricter_offered
+
+    o, u = metrics.open_set, metrics.unknown
+    if o is None or o.unknown_accepted is None or u is None or u.threshold is None:
+        return []  # open_set_lines says the run answers no "unknown"
+    stricter = stricter_offered(metrics)
+    if stricter is None or not stricter.recommended:
+        why = (
+            "the run's threshold already catches every one of them"
+            if o.unknown_accepted == 0
+            else "the run's threshold stays, as no stricter one is recommended"
+        )
+        return [f"nothing to do about the unknown images: {why}"]
+    value = offered_words(metrics.unknown, repr(stricter.threshold))
+    if kept:
+        return [f"nothing more to do: the stricter threshold, {value}, is kept with the run"]
+    n, n_unknown = o.figures.n_known, o.figures.n_unknown
+    known = (
+        evaluated.replace("the images", f"the {n:,} images", 1)
+        if evaluated.startswith("the images")
+        else f"the {n:,} of {evaluated}"
+    )
+    said = (
+        "what to do: add --keep-threshold to this evaluate to keep the stricter threshold "
+        f"recommended below ({value}): it catches {stricter.unknown_caught} of the {n_unknown} "
+        f"unknown images (now {stricter.unknown_caught_now}) and wrongly says "
+        f"{stricter.known_rejected} of {known} are unknown (now {stricter.known_rejected_now})"
+    )
+    return wrapped_lead(said)
+
+
+def wrapped_lead(text: str) -> list[str]:
+    """A lead sentence on lines of at most 96 characters, the later ones indented by four, as
+    train's lead and clauses are (``words.clauses_on_lines``), each flag kept whole."""
+    return textwrap.wrap(
+        text, 96, subsequent_indent="    ", break_on_hyphens=False, break_long_words=False
+    )
 
 
 def unknown_answer_line(a: AtThreshold, evaluated: str) -> str:
