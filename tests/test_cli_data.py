@@ -404,8 +404,8 @@ def test_split_says_its_warnings_before_the_summary_they_qualify(
     said = ("warning: left out 1 image file that cannot be read", "split 3 classes", "1 duplicate")
     starts = [next(i for i, line in enumerate(lines) if line.startswith(s)) for s in said]
     assert code == 0 and starts == sorted(starts), lines
-    assert lines[-1].startswith(
-        "no photo says when it was taken (EXIF): no rapid series looked for"
+    assert lines[-2].startswith(  # on two lines, the last of the output
+        "no photo says when it was taken (EXIF), so rapid series"
     )
 
 
@@ -957,7 +957,9 @@ def test_split_names_a_few_duplicate_groups_and_json_all_of_them(capsys, tmp_pat
     assert "and 2 more; " in said and "; and 3 more groups; --json lists them all" in said
     assert said.count(" = ") == 3 and len(line) < 400
     assert (
-        "no photo says when it was taken (EXIF): no rapid series looked for (see --groups)" in said
+        "no photo says when it was taken (EXIF), so rapid series (shots of one scene within a "
+        "second) cannot be found: nothing to do if there are none; else a --groups file keeps "
+        "each in one split" in said
     )
     code, out, _ = run(capsys, "split", photos, tmp_path / "json", "--json")
     assert json.loads(out)["untimed_files"] == 36  # PNGs and JPEGs without EXIF

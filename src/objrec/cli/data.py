@@ -51,7 +51,7 @@ from objrec.cli.sections import Sectioned
 from objrec.config import SplitConfig
 from objrec.outputs import EXPLORE_FILES
 from objrec.progress import COMPARE_PASSES, passes_from_first_step
-from objrec.words import groups_words, joined, plural, quoted, some_of
+from objrec.words import groups_words, joined, on_lines, plural, quoted, some_of
 
 if TYPE_CHECKING:
     from objrec.check import CheckResult, Problem
@@ -272,7 +272,7 @@ def print_split(result, groups: Path | None, like: tuple[Path, Path] | None = No
         )
     # said once per photo folder: its first split; one --like that split was told it then
     if like is None and (untimed := untimed_sentence(result, grouped=groups is not None)):
-        console.print(to_cli(untimed, split), markup=False, highlight=False)
+        console.print(on_lines(to_cli(untimed, split)), markup=False, highlight=False)
     if result.dry_run:
         console.print(f"nothing written in {shown(result.out)} (--dry-run)", markup=False)
 

@@ -173,10 +173,15 @@ def untimed_sentence(result: SplitResult, grouped: bool = False) -> str | None:
     )
 
 
-NO_EXIF_TIMES = "no photo says when it was taken (EXIF): no rapid series looked for (see `groups`)"
+NO_EXIF_TIMES = (
+    "no photo says when it was taken (EXIF), so rapid series (shots of one scene within a second) "
+    "cannot be found: nothing to do if there are none; else a `groups` file keeps each in one split"
+)
 """What a split of images without any EXIF time says of bursts (:func:`untimed_sentence`), in
 words a student follows: "no EXIF camera times: no bursts looked for" named two things they did
-not know (newcomer61b)."""
+not know (newcomer61b), and "no rapid series looked for (see `groups`)" left a teacher unsure
+whether to act (newcomer64b): it says what a rapid series is, that nothing is to be done without
+one, and when a ``groups`` file matters."""
 
 
 def untimed_which(untimed: int, cameraless: int, images: int) -> str:
