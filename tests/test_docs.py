@@ -199,6 +199,20 @@ def test_the_readmes_table_of_commands_has_a_row_for_each_command_and_no_other()
     assert rows == set(cli.commands) and len(rows) >= 16
 
 
+def test_the_readme_says_whether_share_or_the_export_suits_a_computer_that_only_answers():
+    """newcomer64b: a teacher with one classroom laptop could not tell from the README whether to
+    ``share`` the run (objrec installed there) or export it (three pip packages). Where the two
+    are introduced, the README says which suits whom, and its sizes are the install table's and
+    those of the export's packages."""
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    sending = readme.split("**Sending the model.**")[1].split("**Without objrec.**")[0]
+    said = sending.split("**Which of the two.**")[1]
+    assert "`share` suits someone who will install objrec (about 6.7 GB)" in said
+    assert "such as a classroom's one laptop, the export below is lighter" in said
+    assert "| first command (with CUDA) | **6.7 GB** |" in readme
+    assert "`pip install onnxruntime numpy pillow` is all the script needs" in readme
+
+
 def sections_of(page: Path) -> list[tuple[str, str, str]]:
     """Each ``##`` and ``###`` section of ``page`` as (anchor, heading, text): the anchor GitHub
     gives its heading (as ``test_layout.heading_anchors`` makes it), the text up to the next
