@@ -1014,6 +1014,8 @@ def test_a_stricter_threshold_is_chosen_on_the_validation_images_and_measured_on
     assert (s.unknown_caught_now, s.unknown_caught) == (1, 3)  # for 50% more caught
     assert s.recommended is True
     assert s.unknown_by_class == [{"class": "ant", "images": 1, "photos": 1, "unknown": 1}]
+    went = (s.right_at_threshold, s.wrong_at_threshold, s.unknown_at_threshold)
+    assert went == (2, 1, 1)  # the first said unknown, the third given the wrong class
     assert stricter_result(recognizer, (known, labels), unknown, None) is None  # no valid split
     recognizer.threshold = 0.5  # already stricter (predict --threshold): nothing to offer
     assert stricter_result(recognizer, (known, labels), unknown, valid) is None
@@ -1320,6 +1322,60 @@ def test_the_stricter_threshold_is_printed_with_both_sides_and_the_commands_that
         "  (familiarity 0.42) would catch no more of the unknown images",
     ]
     assert "--threshold" not in " ".join(lines)
+
+
+def test_evaluate_says_where_the_images_went_a_wrong_class_apart_from_unknown():
+    """newcomer64 (2): "top-1 97.85%" and "97.85% when an unknown counts as wrong" were the same
+    figure whether the one image missed went into the wrong bin or to a person; only
+    predictions.csv told. Each threshold's line counts the three apart, at the run's threshold
+    and at the stricter one offered."""
+    went = {"right_at_threshold": 106, "wrong_at_threshold": 2, "unknown_at_threshold": 0}
+    stricter = {**STRICTER, "right_at_threshold": 100, "wrong_at_threshold": 0}
+    metrics = stricter_metrics(stricter | {"unknown_at_threshold": 8}) | went
+    lines = confidence_lines_of(metrics, "data/test")
+    at = lines.index(
+        "  data/test: 100.00% still get an answer; top-1 98.15% when an unknown counts as wrong"
+    )
+    assert lines[at + 1] == (
+        "  where data/test went: right class 106 (98.15%), wrong class 2 (1.85%), unknown 0 (0.00%)"
+    )
+    at = lines.index("  top-1 when an unknown counts as wrong: 98.15% now, 92.59% with it")
+    assert lines[at + 1] == (
+        "  with it, data/test: right class 100 (92.59%), wrong class 0 (0.00%), unknown 8 (7.41%)"
+    )
+    plain = {k: v for k, v in metrics.items() if k != "open_set"}  # evaluate without --unknown
+    plain |= {"known_kept": 0.9815, "wrong_at_threshold": 0, "unknown_at_threshold": 2}
+    lines = confidence_lines_of(plain, "data/test")
+    answer = [line.startswith("unknown answer:") for line in lines].index(True)
+    assert lines[answer + 1] == (
+        "  where data/test went: right class 106 (98.15%), wrong class 0 (0.00%), unknown 2 (1.85%)"
+    )
+    older = " ".join(confidence_lines_of(stricter_metrics(STRICTER), "data/test"))
+    assert "where data/test" not in older  # a metrics.json written before the counts
+
+
+@pytest.mark.slow  # a whole evaluate of the tiny run: 1.3-1.6 s
+def test_evaluate_counts_right_wrong_and_unknown_as_its_predictions_csv_answers(
+    trained_run, split_dir, tmp_path, capsys
+):
+    """newcomer64 (2): the wrong bin and the person's look at the run's threshold, counted in
+    metrics.json and said in one line, as predictions.csv's answers add up."""
+    import pandas as pd
+
+    out = tmp_path / "eval"
+    assert main(["evaluate", str(trained_run), str(split_dir), "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    table = pd.read_csv(out / "predictions.csv", encoding="utf-8-sig")
+    unknown = table["answer"] == "unknown"
+    right = int((~unknown & (table["answer"] == table["true"])).sum())
+    went = (right, int((~unknown).sum()) - right, int(unknown.sum()))
+    keys = ("right_at_threshold", "wrong_at_threshold", "unknown_at_threshold")
+    assert tuple(metrics[key] for key in keys) == went and sum(went) == metrics["n"]
+    assert right / metrics["n"] == pytest.approx(metrics["top1_at_threshold"])
+    shares = [f"{count} ({count / metrics['n']:.2%})" for count in went]
+    line = f"went: right class {shares[0]}, wrong class {shares[1]}, unknown {shares[2]}"
+    assert f"where the images of {split_dir}/test {line}" in " ".join(said.split())
 
 
 def test_evaluate_unknown_says_why_it_suggests_no_stricter_threshold():

@@ -10,6 +10,8 @@ from objrec.evaluation_metrics import (
     OpenSetFigures,
     Scores,
     StricterThreshold,
+    went_of,
+    went_parts,
 )
 
 STRICTER = {
@@ -133,6 +135,32 @@ def test_a_result_of_logits_alone_writes_no_calibration_or_unknown_answer():
     metrics = EvaluationMetrics.from_json(overall)
     assert (metrics.tta, metrics.calibration, metrics.unknown, metrics.open_set) == (None,) * 4
     assert list(metrics.to_json()) == list(overall)
+
+
+def test_where_the_images_went_is_written_after_the_threshold_s_figures_and_read_back():
+    """newcomer64 (2): right class, wrong class and unknown counted apart at the run's threshold
+    (after ``unknown_by_class``) and at the stricter one (last in ``open_set.stricter``); a file
+    written before them has none and is written back without them (above)."""
+    went = {"right_at_threshold": 6, "wrong_at_threshold": 0, "unknown_at_threshold": 3}
+    stricter = STRICTER | {"right_at_threshold": 2, "wrong_at_threshold": 1}
+    stricter |= {"unknown_at_threshold": 1}
+    open_set = WRITTEN["open_set"] | {"stricter": stricter}
+    keys = list(WRITTEN)
+    at = keys.index("unknown_by_class") + 1
+    written = {k: WRITTEN[k] for k in keys[:at]} | went | {k: WRITTEN[k] for k in keys[at:]}
+    written["open_set"] = open_set
+    metrics = EvaluationMetrics.from_json(written)
+    assert json.dumps(metrics.to_json(), indent=2) == json.dumps(written, indent=2)
+    assert metrics.at_threshold is not None and went_of(metrics.at_threshold) == (6, 0, 3)
+    assert metrics.open_set is not None and metrics.open_set.stricter is not None
+    assert went_of(metrics.open_set.stricter) == (2, 1, 1)
+    assert went_parts((6, 0, 3)) == [
+        "right class 6 (66.67%)",
+        "wrong class 0 (0.00%)",
+        "unknown 3 (33.33%)",
+    ]
+    older = EvaluationMetrics.from_json(WRITTEN)
+    assert older.at_threshold is not None and went_of(older.at_threshold) is None
 
 
 def test_a_metrics_json_of_an_earlier_version_still_reads():

@@ -1063,6 +1063,7 @@ def test_the_report_shows_evaluate_unknown_and_says_in_plain_words_how_its_figur
     metrics = json.loads(metrics_file.read_text())
     plain = metrics | {"temperature": 1.0, "known_kept": 108 / 111, "n": 111, "top1": 0.955}
     plain |= {"top1_at_threshold": 0.9279}
+    plain |= {"right_at_threshold": 103, "wrong_at_threshold": 5, "unknown_at_threshold": 3}
     plain["unknown_by_class"] = [{"class": "red", "images": 2, "unknown": 2}]  # persona38b
     metrics_file.write_text(json.dumps({k: v for k, v in plain.items() if k != "open_set"}))
     html = " ".join(build_report(trained_run, tmp_path / "r.html").read_text().split())
@@ -1077,6 +1078,10 @@ def test_the_report_shows_evaluate_unknown_and_says_in_plain_words_how_its_figur
         "F1 puts the two in one score, high only when both are (their harmonic mean)" in per_class
     )
     assert_the_confidence_section_is_plain(section(html, "confidence"))
+    assert (  # newcomer64: a wrong class apart from "unknown", which 92.79% runs together
+        "Where the 111 test images went: right class 103 (92.79%), wrong class 5 (4.50%), "
+        "unknown 3 (2.70%)."
+    ) in section(html, "confidence")
     valid = write_open_set_evaluation(trained_run, metrics)
     html = " ".join(build_report(trained_run, tmp_path / "r2.html").read_text().split())
     assert f"From the evaluation in <code>run/{valid.name}</code>." in html  # beside the page

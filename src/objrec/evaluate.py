@@ -55,6 +55,7 @@ from objrec.eval_dir import (
     resolve_eval_folder,
 )
 from objrec.evaluation_metrics import (
+    WENT_KEYS,
     AtThreshold,
     CalibrationFigures,
     Comparison,
@@ -873,7 +874,8 @@ def calibration_metrics(
     if recognizer.threshold is not None:
         kept = accuracy_at_threshold(answers.probs, labels, answers.scores, recognizer.threshold)
         said = unknown_by_class(answers.unknown, labels, recognizer.classes, photos)
-        at_threshold = AtThreshold(kept["kept"], kept["top1_at_threshold"], said)
+        went = (int(kept[key]) for key in WENT_KEYS)
+        at_threshold = AtThreshold(kept["kept"], kept["top1_at_threshold"], said, *went)
     return {"calibration": calibration, "unknown": unknown, "at_threshold": at_threshold}
 
 

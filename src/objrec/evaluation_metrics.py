@@ -143,6 +143,35 @@ UNKNOWN_KEYS = {
 """:class:`UnknownAnswer`'s fields as ``metrics.json`` names them."""
 
 
+WENT_KEYS = ("right_at_threshold", "wrong_at_threshold", "unknown_at_threshold")
+"""Where the evaluated images went at a threshold, as ``metrics.json`` counts them (at the
+run's threshold among the first keys, at the stricter one in ``open_set.stricter``): given their
+own class, given another, answered "unknown" (sent to a person). Top-1 with an unknown counted
+as wrong ran the last two together: a line operator's 97.85% was the same figure whether the
+one image missed went into the wrong bin or to a person."""
+
+
+def went_of(record: Any) -> tuple[int, int, int] | None:
+    """``record``'s counts of :data:`WENT_KEYS` (an :class:`AtThreshold` or a
+    :class:`StricterThreshold`), None where an evaluation written before them has none."""
+    counts = tuple(getattr(record, key) for key in WENT_KEYS)
+    return None if None in counts else (counts[0], counts[1], counts[2])
+
+
+def went_parts(went: tuple[int, int, int]) -> list[str]:
+    """``right class 91 (97.85%)``, ``wrong class 1 (1.08%)``, ``unknown 1 (1.08%)``: where the
+    evaluated images went (:func:`went_of`), each count beside its share of them all."""
+    n = max(sum(went), 1)
+    names = ("right class", "wrong class", "unknown")
+    return [f"{name} {c} ({c / n:.2%})" for name, c in zip(names, went, strict=True)]
+
+
+def without_none(record: Any, keys: tuple[str, ...] = WENT_KEYS) -> dict[str, Any]:
+    """``record``'s fields as ``metrics.json`` writes them: those of ``keys`` left out where
+    None (an evaluation written before them is written again byte for byte)."""
+    return {k: v for k, v in asdict(record).items() if k not in keys or v is not None}
+
+
 @dataclass(frozen=True)
 class AtThreshold:
     """The run's threshold's cost on the evaluated images, when it has one."""
@@ -153,10 +182,17 @@ class AtThreshold:
     """Their top-1 when an "unknown" answer counts as wrong."""
     unknown_by_class: list[dict[str, Any]]
     """Those it says unknown, by class (``open_set.unknown_by_class``)."""
+    right_at_threshold: int | None = None
+    """How many it answers with their own class (None in files before 8 December 2026)."""
+    wrong_at_threshold: int | None = None
+    """How many it answers with another class: a wrong bin, not a person's look."""
+    unknown_at_threshold: int | None = None
+    """How many it answers "unknown"."""
 
     def __repr__(self) -> str:
         """One line: the figures, and how many classes it says unknown of (a row each)."""
-        return shown_fields(self, ("known_kept", "top1_at_threshold"), ("unknown_by_class",))
+        names = ("known_kept", "top1_at_threshold", *WENT_KEYS)
+        return shown_fields(self, names, ("unknown_by_class",))
 
 
 @dataclass(frozen=True)
@@ -224,6 +260,14 @@ class StricterThreshold:
     evaluation written before 7 December 2026 has none: it is worked out from its counts as it
     is read (:func:`judged_by_chance`), and its ``recommended`` with it."""
 
+    # the evaluated images at it, counted (None in files before 8 December 2026)
+    right_at_threshold: int | None = None
+    """How many it answers with their own class."""
+    wrong_at_threshold: int | None = None
+    """How many it answers with another class."""
+    unknown_at_threshold: int | None = None
+    """How many it answers "unknown" (``known_rejected``, beside the other two)."""
+
     def __repr__(self) -> str:
         """One line: the threshold, whether it is recommended, and what it trades, each count
         beside the run's threshold's (``_now``); the per-class rows counted (its fields made 1,138
@@ -234,7 +278,7 @@ class StricterThreshold:
 
     def to_json(self) -> dict[str, Any]:
         """As ``open_set.stricter`` in ``metrics.json`` and ``--json``."""
-        return asdict(self)
+        return without_none(self)
 
 
 NO_STRICTER_FIELDS = {
@@ -480,7 +524,7 @@ class EvaluationMetrics:
                 if key != "scaled_on" or value is not None  # absent: of the validation images
             }
         if self.at_threshold is not None:
-            data |= asdict(self.at_threshold)
+            data |= without_none(self.at_threshold)
         if self.open_set is not None:
             data["open_set"] = self.open_set.to_json()
         if self.without_tta is not None:
@@ -558,7 +602,9 @@ def at_threshold_of(data: Mapping[str, Any]) -> AtThreshold | None:
     if "known_kept" not in data:
         return None
     by_class = list(data.get("unknown_by_class") or [])
-    return AtThreshold(data["known_kept"], data.get("top1_at_threshold", float("nan")), by_class)
+    went = (data.get(key) for key in WENT_KEYS)
+    top1 = data.get("top1_at_threshold", float("nan"))
+    return AtThreshold(data["known_kept"], top1, by_class, *went)
 
 
 @dataclass(frozen=True)

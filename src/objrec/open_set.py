@@ -28,7 +28,13 @@ from objrec.data import ClassFolder, Sample, class_of_folder, scan_class_folder
 from objrec.distinct import distinct_per_class, readable_groups
 from objrec.enough import FEWEST_TO_TRUST
 from objrec.errors import ObjrecError
-from objrec.evaluation_metrics import NoStricter, OpenSet, OpenSetFigures, StricterThreshold
+from objrec.evaluation_metrics import (
+    WENT_KEYS,
+    NoStricter,
+    OpenSet,
+    OpenSetFigures,
+    StricterThreshold,
+)
 from objrec.features import report_unreadable, require_readable
 from objrec.inference import Answers, Recognizer
 from objrec.labels import unknown_images
@@ -227,10 +233,9 @@ def stricter_result(
     the run's own threshold was; ``keeping_threshold``) and whether objrec recommends it, judged
     on them too and on the ``unknown`` folder's (``thresholds.threshold_trade``; the strangers
     have no other images): never when it ``silences`` a class (:func:`silenced_classes`). Its
-    figures on the evaluated ``known`` images (answers, labels; ``photos``, each class's distinct
-    photos) are measured and reported, never weighed: weighing the test images it newly calls
-    unknown, a test split would choose the threshold a later evaluation of it measures. None
-    when it is not above the threshold in use."""
+    figures on the evaluated ``known`` images (answers, labels; ``photos``: distinct photos per
+    class) are measured, never weighed: weighing the test images it newly calls unknown, a test
+    split would choose the threshold a later evaluation of it measures. None when not stricter."""
     if valid is None or recognizer.threshold is None:
         return None
     threshold = keeping_threshold(valid.scores)
@@ -264,6 +269,7 @@ def stricter_result(
         silences=silences,
         recommended=trade["recommended"] and not silences,
         p_value=trade["p_value"],
+        **{key: int(kept[key]) for key in WENT_KEYS},
     )
 
 

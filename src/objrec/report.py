@@ -48,11 +48,15 @@ from objrec.eval_dir import (
 from objrec.evaluate import add_top1_interval, temperature_of
 from objrec.evaluation_metrics import (
     METRICS,
+    AtThreshold,
     EvaluationMetrics,
     EvaluationRecord,
     OpenSet,
+    StricterThreshold,
     UnknownAnswer,
     read_record,
+    went_of,
+    went_parts,
 )
 from objrec.explore import explore
 from objrec.failures import near_duplicate_words, top_losses, worst_class_rows
@@ -646,6 +650,7 @@ def report_template() -> Template:
         "few_for_a_threshold": FEWEST_FOR_A_THRESHOLD,
         "shaky_advice": shaky_advice,
         "unknown_class_words": unknown_class_words,
+        "went_words": went_words,
         "wall_time_words": wall_time_words,
         "finetune_words": finetune_words,
         "tta_views": len(TTA_VIEWS),
@@ -1042,6 +1047,22 @@ def unknown_class_words(rows: list[dict[str, Any]] | None, stricter: bool = Fals
     if alarm := mostly_unknown_words(rows, stricter).removeprefix("with it, "):  # said above
         words += f" {alarm[0].upper()}{alarm[1:]}."
     return words
+
+
+def went_words(
+    at: AtThreshold | StricterThreshold | None, images: str, stricter: bool = False
+) -> str:
+    """Where the evaluated ``images`` went at the threshold of ``at`` (the run's
+    ``AtThreshold``, or, ``stricter``, the stricter one offered), as ``evaluate`` counts them:
+    their own class, another class, "unknown"; "" for an evaluation written before these
+    counts. The page's top-1 with "unknown" counted wrong ran a wrong class and an unknown
+    together (newcomer64: 97.85% either way)."""
+    went = None if at is None else went_of(at)
+    if went is None:
+        return ""
+    lead = "With it, the" if stricter else "Where the"
+    verb = "would go" if stricter else "went"
+    return f"{lead} {sum(went)} {images} {verb}: {', '.join(went_parts(went))}."
 
 
 def threshold_text(unknown: UnknownAnswer | None, value: float) -> str:

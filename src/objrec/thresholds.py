@@ -257,11 +257,16 @@ def accuracy_at_threshold(
     probs: torch.Tensor, labels: torch.Tensor, scores: torch.Tensor, threshold: float
 ) -> dict[str, float]:
     """Known-class images: top-1 accuracy, the share kept (score at or above ``threshold``), and
-    the share both kept and right (an image answered "unknown" counts as wrong)."""
+    the share both kept and right (an image answered "unknown" counts as wrong); and where they
+    went, counted (``evaluation_metrics.WENT_KEYS``): kept and right, kept and wrong (a wrong
+    class given), not kept (answered "unknown")."""
     correct = answered(probs) == labels  # the top-1 rule of every figure of an evaluation
     kept = ~below_threshold(scores, threshold)
     return {
         "top1": correct.double().mean().item(),
         "kept": kept.double().mean().item(),
         "top1_at_threshold": (correct & kept).double().mean().item(),
+        "right_at_threshold": int((correct & kept).sum()),
+        "wrong_at_threshold": int((~correct & kept).sum()),
+        "unknown_at_threshold": int((~kept).sum()),
     }
