@@ -1370,6 +1370,31 @@ def test_a_stop_whose_training_state_cannot_be_written_either_raises_its_own_err
     ]
 
 
+@pytest.mark.slow  # a tiny train
+def test_each_step_of_train_enters_its_phase_in_order_and_each_phase_has_its_handler(
+    tmp_path, split_dir, monkeypatch
+):
+    """What a stop keeps and says is decided by the phase the run is in (``train_stops``): each
+    step enters its own (``RunStops.entering``, ``enter`` for the run written), where four lines
+    of ``_train`` and two methods set it by hand (review64a). A phase added to ``Phase`` without
+    its handler in ``BY_PHASE``, or without a step that enters it, fails here; so does a step
+    entering its phase out of order."""
+    from objrec.train_stops import BY_PHASE, Phase, RunStops
+
+    entered: list[Phase] = []
+    enter = RunStops.enter
+
+    def recorded(self: RunStops, phase: Phase) -> None:
+        entered.append(phase)
+        enter(self, phase)
+
+    monkeypatch.setattr(RunStops, "enter", recorded)
+    train(split_dir, tmp_path / "run", tiny_train_config(epochs=2))
+    assert set(BY_PHASE) == set(Phase)
+    without_fine_tuning = [p for p in Phase if p not in (Phase.OPENING, Phase.FINE_TUNING)]
+    assert entered == without_fine_tuning  # OPENING: the phase a run starts in
+
+
 RUN_WRITERS = {
     "model.safetensors": "save_checkpoint",
     "history.csv": "write_history",
