@@ -1679,10 +1679,37 @@ def test_check_says_the_classes_of_one_few_images_note_in_one_line(tmp_path):
     ]
     problems.insert(1, Problem(str(tmp_path / "bee" / "x.jpg"), "unreadable", six, True))
     assert problem_lines(problems, tmp_path) == [
-        f"[yellow]few_images[/] ant, cat: {six}",
         f"[red]unreadable[/] bee/x.jpg: {six}",
+        f"[yellow]few_images[/] ant, cat: {six}",
         "[yellow]few_images[/] bee: 3 readable images: ...",
     ]
+
+
+def test_check_says_many_ignored_files_of_a_kind_in_one_line_after_the_unusable_ones(
+    capsys, tmp_path
+):
+    """A Mac's copy of 24 photos printed 24 ``ignored_hidden`` lines (6,000 photos as many), in
+    the order found, an ``unreadable`` line among the notes. The unusable problems come first,
+    then one line per kind naming the first 3 files and counting the rest; a kind of 3 or fewer
+    keeps a line each; --json keeps one problem per file."""
+    photos = make_class_folder(tmp_path / "photos", per_class=4, classes=("red", "green"))
+    for path in sorted(photos.glob("*/*")):
+        (path.parent / f"._{path.name}").write_bytes(b"\x00\x05\x16\x07")  # AppleDouble
+    (photos / "green" / "broken.jpg").write_bytes(b"not a photo")
+    for n in range(2):
+        (photos / "red" / f"note{n}.txt").write_text("x")
+    code, out, _ = run(capsys, "check", photos)
+    lines = out.splitlines()
+    kinds = [line.split()[0] for line in lines]
+    assert code == 1 and kinds[0] == "unreadable" and "unreadable" not in kinds[1:]
+    assert kinds.count("ignored_hidden") == 1 and kinds.count("ignored_file") == 2
+    (hidden,) = [line for line in lines if line.startswith("ignored_hidden")]
+    assert hidden.startswith("ignored_hidden 8 hidden files and folders ignored (macOS's ._ files")
+    assert hidden.endswith(" and 5 more (--json lists each)") and "green/._img_00.jpg" in hidden
+    assert lines[-2].startswith("9 image files in 2 classes: 8 readable, 1 unusable")
+    code, out, _ = run(capsys, "check", photos, "--json")
+    kinds = [p["kind"] for p in json.loads(out)["problems"]]
+    assert code == 1 and kinds.count("ignored_hidden") == 8
 
 
 def test_check_notes_a_split_folders_class_with_too_few_training_images(capsys, split_dir):

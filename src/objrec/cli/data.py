@@ -680,22 +680,80 @@ def run_check_summary(result: RunCheck) -> str:
 
 
 def problem_lines(problems: Sequence[Problem], data: Path) -> list[str]:
-    """check's line for each problem, in rich markup; the classes noted ``few_images`` with one
-    message in one line naming them all (101 classes of 6 to 10 photos printed 21 lines of
-    "6 readable images: split gives 2 training images, ..."), as ``--json`` does not."""
-    alike: dict[str, list[Problem]] = {}
-    for p in problems:
-        if p.kind == "few_images":
-            alike.setdefault(p.message, []).append(p)
+    """check's lines, in rich markup: the unusable problems first, then the notes, each group
+    of :func:`line_groups` one line (a Mac-copied folder of 24 photos printed 24
+    ``ignored_hidden`` lines, 6,000 photos as many, the red lines among them and the summary
+    scrolled away); ``--json`` keeps one problem per file."""
+    ordered = sorted(problems, key=lambda p: not p.unusable)  # stable: found order within each
     lines = []
-    for p in problems:
-        group = alike.get(p.message, [p]) if p.kind == "few_images" else [p]
-        if group[0] is not p:
-            continue
-        style = "red" if p.unusable else "yellow"
-        where = ", ".join(in_folder(q.path, data) for q in group)
-        lines.append(f"[{style}]{p.kind}[/] {escape(f'{where}: {p.message}')}")  # never markup
+    for group in line_groups(ordered):
+        first = group[0]
+        style = "red" if first.unusable else "yellow"
+        if first.kind in LISTED_KINDS and len(group) > LISTED_NAMED:
+            said = listed_line(group, data)
+        else:
+            said = f"{', '.join(in_folder(q.path, data) for q in group)}: {first.message}"
+        lines.append(f"[{style}]{first.kind}[/] {escape(said)}")  # never markup
     return lines
+
+
+LISTED_NAMED = 3
+"""How many files a kind of :data:`LISTED_KINDS` may have and still print one line each; of
+more, one line names this many and counts the rest."""
+
+LISTED_KINDS = {
+    "ignored_hidden": "hidden files and folders ignored",
+    "ignored_file": "files ignored, not images",
+    "no_class_folder": "files outside any class folder, ignored",
+    "nested_folder": "sub-folders of class folders holding images, each trained as its class",
+    "no_extension": "files without an extension, read as images",
+    "identical_files": "groups of files of the same bytes: keep each picture once",
+}
+"""The notes that name one file each and come by the hundred on a real folder (a ``._`` file
+beside each photo of a Mac's copy, an ``@eaDir`` in each folder of a Synology share), each
+kind's words for a line of them all."""
+
+
+def line_groups(problems: Sequence[Problem]) -> list[list[Problem]]:
+    """``problems`` as check prints them, a line a group, in the order of each group's first:
+    the classes noted ``few_images`` with one message in one line (101 classes of 6 to 10
+    photos printed 21 lines of "6 readable images: split gives 2 training images, ..."), a kind
+    of :data:`LISTED_KINDS` with more than :data:`LISTED_NAMED` problems in one line, any other
+    problem alone."""
+    counts: dict[str, int] = {}
+    for p in problems:
+        counts[p.kind] = counts.get(p.kind, 0) + 1
+    groups: dict[tuple[str, str], list[Problem]] = {}
+    for n, p in enumerate(problems):
+        key = (p.kind, str(n))
+        if p.kind == "few_images":
+            key = (p.kind, p.message)
+        elif p.kind in LISTED_KINDS and counts[p.kind] > LISTED_NAMED:
+            key = (p.kind, "")
+        groups.setdefault(key, []).append(p)
+    return list(groups.values())
+
+
+def listed_line(group: Sequence[Problem], data: Path) -> str:
+    """One line for the many problems of a kind of :data:`LISTED_KINDS`: how many, what they
+    are, the first :data:`LISTED_NAMED` files and how many more (``--json`` lists each)."""
+    kind = group[0].kind
+    what = LISTED_KINDS[kind]
+    if kind == "ignored_file" and any(not p.message.startswith("not an image") for p in group):
+        what += " or links to no file"
+    if kind == "ignored_hidden" and any(Path(p.path).name.startswith("._") for p in group):
+        what += " (macOS's ._ files among them, one beside each file a Mac copied)"
+    named = ", ".join(listed_name(p, data) for p in group[:LISTED_NAMED])
+    more = len(group) - LISTED_NAMED
+    return f"{len(group):,} {what}: {named} and {more:,} more (--json lists each)"
+
+
+def listed_name(problem: Problem, data: Path) -> str:
+    """A problem's file in a :func:`listed_line`; a group of identical files as its first two
+    (``red/copy.jpg = red/img_00.jpg``)."""
+    if problem.kind == "identical_files" and problem.files and len(problem.files) > 1:
+        return f"{in_folder(problem.files[1], data)} = {in_folder(problem.files[0], data)}"
+    return in_folder(problem.path, data)
 
 
 def in_folder(path: str, data: Path) -> str:
