@@ -674,6 +674,28 @@ def test_check_calls_a_folder_laid_out_as_train_val_test_unusable_and_split_refu
 
 
 @pytest.mark.slow
+def test_check_of_a_folder_laid_out_as_train_val_test_names_no_class_train(capsys, tmp_path):
+    """check said first that pre/ is laid out as train/ val/ test/, then read train, val and test
+    as three classes: "one picture under the classes test, train and val", a few_images note of
+    "test, train, val" and "in 3 classes". The rest now reads it as the split folder it is: the
+    classes inside the splits, each split's images, a copy across splits a leak."""
+    for split in ("train", "val", "test"):
+        make_class_folder(tmp_path / "pre" / split, per_class=2, classes=("red", "green"))
+    code, out, _ = run(capsys, "check", tmp_path / "pre", "--json")  # each photo in each split
+    found = json.loads(out)
+    assert code == 1 and found["n_classes"] == 2
+    assert found["splits"] == {"train": 4, "val": 4, "test": 4}
+    assert {p["kind"] for p in found["problems"]} == {"already_split", "identical_files"}
+    copies = [p["message"] for p in found["problems"] if p["kind"] == "identical_files"]
+    assert len(copies) == 4 and all(
+        "one picture in test, train and val, a leak" in m for m in copies
+    )
+    code, out, _ = run(capsys, "check", tmp_path / "pre")
+    assert code == 1 and "12 image files in 2 classes (train 4, val 4, test 4)" in out
+    assert "identical_files 4 groups" in out and "(4 across splits, a leak" in out
+
+
+@pytest.mark.slow
 def test_split_json_carries_every_warning_the_text_gives(
     capsys, tmp_path, image_folder, known_facts
 ):

@@ -24,6 +24,7 @@ from objrec.config import SplitConfig
 from objrec.copies import originals_first
 from objrec.data import (
     EMPTY_CLASS_ADVICE,
+    SPLIT_NAMES,
     SPLITS,
     UNKNOWN_NAME_WHY,
     WINDOWS_WHY,
@@ -129,7 +130,8 @@ class CheckResult:
     counts once; an empty class folder is a problem, not a class); ``check --json``'s
     ``n_classes`` (``classes`` before 7 December 2026)."""
     splits: dict[str, int] = field(default_factory=dict)
-    """Image files per split, for a split folder; empty for a class folder."""
+    """Image files per split, for a split folder (or one laid out as split already, by its own
+    folder names: ``val``); empty for a class folder."""
     problems: list[Problem] = field(default_factory=list)
     raw_files: list[Path] = field(default_factory=list)
     """Camera RAW files in class folders, noted together (:func:`_note_raw_and_sidecars`)."""
@@ -611,6 +613,23 @@ def _note_already_split(root: Path, found: dict[str, list[Path]], result: CheckR
     result.problems.append(Problem(str(root), "already_split", why, True))
 
 
+def _across_splits(
+    root: Path, found: dict[str, list[Path]], result: CheckResult
+) -> dict[str, list[Path]]:
+    """The images of a folder laid out as split already (``train/ val/ test/`` of class folders,
+    ``found`` by its split folders) by the class folders inside its splits, each split's count
+    in ``result.splits``: the rest of the check reads it as the split folder it is (identical
+    files across ``train/`` and ``val/`` a leak), not as classes named train, val and test."""
+    order = list(SPLIT_NAMES)
+    classes: dict[str, list[Path]] = {}
+    for split in sorted(found, key=lambda name: (order.index(name.casefold()), name)):
+        if found[split]:
+            result.splits[split] = len(found[split])
+        for path in found[split]:
+            classes.setdefault(path.relative_to(root).parts[1], []).append(path)
+    return classes
+
+
 SPLIT_USE = {
     "valid": (
         "`train` refuses a validation class it has no training images of",
@@ -697,6 +716,8 @@ def _check_folder(root: Path, reporter: Reporter) -> CheckResult:
         found = _check_class_root(root, result, False)
         _note_alike_classes(root, list(found), result)
         _note_windows_names(root, found, result)
+        if any(p.kind == "already_split" for p in result.problems):
+            found = _across_splits(root, found, result)
         for name, files in found.items():  # a Mac's NFD café and an NFC one: one class, as split
             classes.setdefault(class_of_folder(name), []).extend(files)
     bad = [Path(p.path) for p in result.problems if p.kind == "bad_name"]
@@ -985,7 +1006,12 @@ def split_rank(root: Path) -> Callable[[Path], int]:
     """The rank of a split folder's file by its split (train, valid, test; others after): of
     copies across splits, the one in the earliest is the original, as the audit's plan keeps it."""
     order = {split: n for n, split in enumerate(SPLITS)}
-    return lambda path: order.get(path.relative_to(root).parts[0], len(order))
+
+    def rank(path: Path) -> int:
+        split = path.relative_to(root).parts[0]  # val/ of a folder split without objrec: valid
+        return order.get(SPLIT_NAMES.get(split.casefold(), split), len(order))
+
+    return rank
 
 
 def _note_small_classes(

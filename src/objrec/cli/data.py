@@ -743,6 +743,8 @@ def listed_line(group: Sequence[Problem], data: Path) -> str:
         what += " or links to no file"
     if kind == "ignored_hidden" and any(Path(p.path).name.startswith("._") for p in group):
         what += " (macOS's ._ files among them, one beside each file a Mac copied)"
+    if kind == "identical_files" and (leaks := sum("a leak" in p.message for p in group)):
+        what += f" ({leaks:,} across splits, a leak: the scores count a picture trained on)"
     named = ", ".join(listed_name(p, data) for p in group[:LISTED_NAMED])
     more = len(group) - LISTED_NAMED
     return f"{len(group):,} {what}: {named} and {more:,} more (--json lists each)"
