@@ -349,8 +349,9 @@ def _caches(tmp_path_factory) -> Iterator[Path]:
 
 
 @pytest.fixture(autouse=True)
-def _restore_rng_and_cache(_caches, monkeypatch):
-    """Each test gets fresh RNG state afterwards and its own feature cache."""
+def _restore_rng_and_cache(_caches, monkeypatch, request):
+    """Each test gets fresh RNG state afterwards and its own feature cache, and leaves the
+    session's runs as they were made (:func:`left_as_made`)."""
     import torch
 
     monkeypatch.setenv("OBJREC_CACHE", str(next(_caches)))
@@ -359,6 +360,7 @@ def _restore_rng_and_cache(_caches, monkeypatch):
     random.setstate(state[0])
     np.random.set_state(state[1])
     torch.set_rng_state(state[2])
+    left_as_made(request)
 
 
 @pytest.fixture(autouse=True)
@@ -462,6 +464,78 @@ def made_once(request: pytest.FixtureRequest, name: str, make: Callable[[Path], 
             make(folder)
             done.touch()
     return folder
+
+
+COPIED = ("run", "cache")
+"""What tests copy of a session run's folder: the run (``shutil.copytree``) and the cache folder
+it was trained with (``own_copy``; test_audit's and test_cli_training's copies of the cache)."""
+
+SESSION_RUNS = ("trained_once", "sample_run")
+"""The session fixtures whose folder holds a run and its cache folder (:data:`COPIED`), checked
+after each test that takes one (:func:`left_as_made`)."""
+
+
+def folder_state(folder: Path) -> dict[str, tuple[int, int]]:
+    """Each file and folder of ``folder``'s :data:`COPIED` parts, by its path there: its size and
+    modification time. A folder's time moves as a file is made or removed in it: SQLite's
+    ``-wal`` and ``-shm`` files beside a database while it is open, even to read."""
+    state = {}
+    for top in (folder / part for part in COPIED if (folder / part).exists()):
+        state[top.name] = stamp(str(top))
+        for parent, folders, files in os.walk(top):
+            for name in folders + files:
+                path = os.path.join(parent, name)
+                state[os.path.relpath(path, folder)] = stamp(path)
+    return state
+
+
+def stamp(path: str) -> tuple[int, int]:
+    stat = os.lstat(path)
+    return stat.st_size, stat.st_mtime_ns
+
+
+def keep_state(folder: Path) -> None:
+    """Write ``made.json`` into a session run's ``folder`` once made: its :func:`folder_state`,
+    which each test that takes the run must leave as it is (:func:`left_as_made`). Nothing of it
+    may still be open: a copy of a database's main file misses what its ``-wal`` file holds."""
+    still_open = sorted(str(p) for p in folder.rglob("*") if p.name.endswith(("-wal", "-shm")))
+    assert not still_open, f"a database is still open once the session's run was made: {still_open}"
+    (folder / "made.json").write_text(json.dumps(folder_state(folder)))
+
+
+@functools.cache
+def made_state(folder: Path) -> dict[str, tuple[int, int]]:
+    """:func:`keep_state`'s record of ``folder``, read once per worker."""
+    return {
+        path: (size, time)
+        for path, (size, time) in json.loads((folder / "made.json").read_text()).items()
+    }
+
+
+def left_as_made(request: pytest.FixtureRequest) -> None:
+    """Fail the test, at its end, where a session run it took (:data:`SESSION_RUNS`) or that
+    run's cache folder changed. A command run on the session's run itself, or on a plain copy of
+    its folder, whose model still names the session's cache folder, opened that cache's feature
+    store and wrote into it while tests in the other worker copied the folder (``own_copy``):
+    the copy met SQLite's ``index.sqlite-shm`` removed as it was copied (1 copy in 16 in a loop),
+    and a database copied while it is written need not be whole. A test runs commands on its
+    own copy (``trained_run``, ``own_copy``), whose model names a cache folder of its own."""
+    taken = {name: request.node.funcargs.get(name) for name in SESSION_RUNS}
+    for name, made in ((name, made) for name, made in taken.items() if made is not None):
+        folder = (made[0] if isinstance(made, tuple) else made).parent
+        now, then = folder_state(folder), made_state(folder)
+        changed = sorted(
+            path for path in now.keys() | then.keys() if now.get(path) != then.get(path)
+        )
+        if changed:
+            then.clear()  # said once, by the first test to see it, not by every test after
+            then.update(now)
+            pytest.fail(
+                f"the session's {name} in {folder} changed ({', '.join(changed[:5])}), by this "
+                "test or one beside it in another worker: run commands on a copy of the run "
+                "whose model names its own cache folder (trained_run, own_copy)",
+                pytrace=False,
+            )
 
 
 TYPE_CHECKED = ("test_config.path_like_settings", "test_docs.python_api_page")
@@ -631,6 +705,7 @@ def trained_once(request, class_folder_template) -> Path:
             split_folder(make_class_folder(root / "photos"), root / "data", seed=0)
             train(root / "data", root / "run", tiny_train_config(cache_dir=str(root / "cache")))
         (root / "heads.json").write_text(json.dumps([*heads, checkout_head()]))
+        keep_state(root)
 
     return made_once(request, "trained", make) / "run"
 
@@ -783,6 +858,7 @@ def sample_run(request, sample_facts) -> tuple[Path, Path]:
         )
         with torch.random.fork_rng(), figures_blank():
             train(root / "data", root / "run", config)
+        keep_state(root)
 
     root = made_once(request, "sample", make)
     return root / "run", root / "data"

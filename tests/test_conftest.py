@@ -1,6 +1,11 @@
 """What ``tests/conftest.py`` and pytest's settings in ``pyproject.toml`` do to every test's
 set-up, checked where it is cheap to get wrong: a quick-tier test pays it 1,962 times."""
 
+import os
+import time
+
+import pytest
+
 
 def test_a_tests_tmp_path_has_no_link_beside_it_naming_the_newest(tmp_path, tmp_path_factory):
     """pytest wrote a ``<name>current`` link beside each folder ``tmp_path`` and ``mktemp`` made
@@ -16,3 +21,39 @@ def test_anyio_s_plugin_wraps_no_fixture(pytestconfig):
     """anyio's pytest plugin (installed with FastAPI) wrapped every fixture's set-up, 0.4 ms a
     test, and no test here is async: ``addopts`` turns it off."""
     assert not pytestconfig.pluginmanager.has_plugin("anyio")
+
+
+def test_a_test_that_opens_a_session_run_s_cache_fails_once_at_its_end(tmp_path):
+    """predict on the session's run (``trained_once``), or on a plain copy of it, opened the
+    session's feature store: SQLite made and removed ``index.sqlite-wal`` and ``-shm`` while
+    tests in the other worker copied that cache folder (``own_copy``), which then met a file
+    gone, now and then (1 copy in 16 in a loop). ``conftest.left_as_made`` fails the test that
+    did it, at its end, and only that one; a run made with a database still open is refused."""
+    import sqlite3
+    from types import SimpleNamespace
+
+    from .conftest import keep_state, left_as_made, made_state
+
+    session = tmp_path / "trained"
+    (session / "run").mkdir(parents=True)
+    (session / "cache" / "store").mkdir(parents=True)
+    index = session / "cache" / "store" / "index.sqlite"
+    db = sqlite3.connect(index)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("CREATE TABLE files (path TEXT)")
+    with pytest.raises(AssertionError, match="still open"):
+        keep_state(session)
+    db.close()
+    hour_ago = time.time() - 3600  # made long before the tests that take it
+    for path in [session / "run", index, index.parent, index.parent.parent]:
+        os.utime(path, (hour_ago, hour_ago))
+    keep_state(session)
+    request = SimpleNamespace(node=SimpleNamespace(funcargs={"trained_once": session / "run"}))
+    left_as_made(request)  # nothing changed
+    reader = sqlite3.connect(index)
+    reader.execute("SELECT * FROM files").fetchall()  # only read, and closed: -wal made, removed
+    reader.close()
+    with pytest.raises(pytest.fail.Exception, match=r"trained_once .* changed \(cache/store\)"):
+        left_as_made(request)
+    left_as_made(request)  # said by the test that did it, not by each one after
+    made_state.cache_clear()

@@ -1787,7 +1787,7 @@ def test_a_web_address_or_a_quoted_tilde_is_said_as_such_not_as_a_missing_file(
 
 
 def test_ctrl_c_while_answering_says_how_far_it_got_and_that_nothing_was_written(
-    tmp_path, trained_once, split_dir, monkeypatch
+    tmp_path, trained_run, split_dir, monkeypatch
 ):
     """mistakes41: Ctrl-C in `predict run photos/ --csv p.csv` after 96 of 1,067 images said
     only "aborted"; now how far it got, and that the csv was not written, so run it again."""
@@ -1809,15 +1809,19 @@ def test_ctrl_c_while_answering_says_how_far_it_got_and_that_nothing_was_written
     monkeypatch.setattr(predicting, "_predict_chunk", stopped_second)
     images = sorted((split_dir / "train" / "red").iterdir())[:5]
     with pytest.raises(Interrupted) as caught:
-        predict(trained_once, images, batch_size=2, csv=tmp_path / "p.csv")
+        predict(trained_run, images, batch_size=2, csv=tmp_path / "p.csv")
     assert str(caught.value) == (  # how far it got, the CLI says (tests/test_cli.py)
         f"interrupted: nothing was written (`csv` {tmp_path / 'p.csv'} is written once every "
         "image is answered): run it again"
     )
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "photos"]  # no p.csv, no part
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "data",
+        "photos",
+        "run",
+    ]  # no p.csv, no part
     calls.clear()
     with pytest.raises(Interrupted) as caught:  # the maps are drawn as their images are answered
-        predict(trained_once, images, batch_size=2, csv=tmp_path / "p.csv", explain=tmp_path / "m")
+        predict(trained_run, images, batch_size=2, csv=tmp_path / "p.csv", explain=tmp_path / "m")
     assert str(caught.value) == (
         f"interrupted: `explain` {tmp_path / 'm'} holds the maps of the 2 images answered; nothing "
         f"else was written (`csv` {tmp_path / 'p.csv'} is written once every image is answered): "
@@ -1887,7 +1891,7 @@ def test_a_file_no_image_has_is_refused_before_the_model_loads(trained_once, tmp
 
 
 def test_a_file_named_as_an_image_that_is_none_is_refused_before_the_model_loads(
-    trained_once, tmp_path, monkeypatch
+    trained_run, tmp_path, monkeypatch
 ):
     """`predict run notjpg/notes.jpg` loaded the model (and OpenVINO's compiled graph) before
     it said "cannot read image (not a recognised image format)" (newcomer62b, 3). Its first
@@ -1904,7 +1908,7 @@ def test_a_file_named_as_an_image_that_is_none_is_refused_before_the_model_loads
     notes, empty = tmp_path / "notes.jpg", tmp_path / "empty.png"
     notes.write_text("to do")
     empty.write_bytes(b"")
-    said, nothing = predict(trained_once, [notes, empty])
+    said, nothing = predict(trained_run, [notes, empty])
     assert (said.path, said.error) == (
         str(notes),
         "cannot read image (not a recognised image format)",
@@ -1912,7 +1916,7 @@ def test_a_file_named_as_an_image_that_is_none_is_refused_before_the_model_loads
     assert nothing.error == "cannot read image (empty file, 0 bytes)"
     monkeypatch.setattr(predict_module, "loaded", loaded)
     make_image((200, 30, 30)).save(tmp_path / "red.png")
-    said, answered = predict(trained_once, [notes, tmp_path / "red.png"])
+    said, answered = predict(trained_run, [notes, tmp_path / "red.png"])
     assert said.error is not None and answered.error is None and answered.topk
 
 

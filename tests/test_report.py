@@ -39,10 +39,12 @@ def browser():
 @pytest.fixture(scope="module")
 def built_report(tmp_path_factory, trained_once):
     """The report of a copy of the session's tiny run, built once for the tests that only read it
-    in a browser (a report takes seconds: evaluation, plots, Grad-CAM maps)."""
-    import shutil
+    in a browser (a report takes seconds: evaluation, plots, Grad-CAM maps). The copy has its own
+    cache folder (``own_copy``): the evaluation stores the features of its images there."""
+    from .conftest import own_copy
 
-    run = shutil.copytree(trained_once, tmp_path_factory.mktemp("built_report") / "run")
+    root = tmp_path_factory.mktemp("built_report")
+    run = own_copy(trained_once, root / "run", root / "run-cache")
     return build_report(run, run.parent / "report.html")
 
 

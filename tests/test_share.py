@@ -366,8 +366,10 @@ def test_share_s_closing_line_names_the_evaluate_to_run_with_the_run_s_folders(r
 
 
 @pytest.mark.slow
-def test_share_json_and_what_the_recipient_runs(run, tmp_path, capsys):
-    """--json's keys; the shared folder, alone on another path, predicts as the run did."""
+def test_share_json_and_what_the_recipient_runs(trained_run, tmp_path, capsys):
+    """--json's keys; the shared folder, alone on another path, predicts as the run did (a run
+    whose model names its own cache folder: predict opens its feature store)."""
+    run = trained_run
     assert main(["share", str(run), str(tmp_path / "ours"), "--json"]) == 0
     record = json.loads(capsys.readouterr().out)
     assert set(record) == {"out", "zip", "files", "redacted", "evaluations", "left_out"} | {

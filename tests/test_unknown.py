@@ -542,7 +542,9 @@ def kept_middle_threshold(
 
 
 @pytest.mark.slow  # two predictions of 21 images (0.2 s)
-def test_a_kept_threshold_is_what_predict_uses_until_told_otherwise(tmp_path, trained_once):
+def test_a_kept_threshold_is_what_predict_uses_until_told_otherwise(
+    tmp_path, trained_once, trained_run
+):
     """A user passed evaluate's recommended --threshold to every predict by hand, and once an
     older run's 0.22 by mistake. `evaluate --unknown OTHER --keep-threshold` keeps it beside the
     model: predict answers as with --threshold then, an explicit one still wins, the one kept
@@ -550,7 +552,7 @@ def test_a_kept_threshold_is_what_predict_uses_until_told_otherwise(tmp_path, tr
     from objrec.serve.model import unknown_info
     from objrec.serve.predict import answer_json
 
-    run = Path(shutil.copytree(trained_once, tmp_path / "run"))
+    run = trained_run  # its own cache folder: predict reads and writes there
     images = [*known_images(trained_once.parent / "data"), planted(tmp_path / "board.png")]
     middle, kept = kept_middle_threshold(run, images, tmp_path)
     answers = [r.to_json() for r in predict(run, images)]
@@ -573,14 +575,14 @@ def test_a_kept_threshold_is_what_predict_uses_until_told_otherwise(tmp_path, tr
 
 @pytest.mark.slow  # a prediction of 21 images and one of 1 (0.15 s)
 def test_a_threshold_kept_for_an_earlier_model_is_said_once_and_not_used(
-    tmp_path, trained_once, caplog
+    tmp_path, trained_once, trained_run, caplog
 ):
     """A threshold kept for a model that `train --force` has since replaced: predict warned, then
     noted it again; it is said once, with what to do, and the run's own threshold is used. A
     damaged file is refused; removing it (docs/confidence.md's way back) restores the run's own."""
     from objrec.kept import read_kept
 
-    run = Path(shutil.copytree(trained_once, tmp_path / "run"))
+    run = trained_run  # its own cache folder: predict reads and writes there
     images = [*known_images(trained_once.parent / "data"), planted(tmp_path / "board.png")]
     _, kept = kept_middle_threshold(run, images, tmp_path)
     model, meta = load_model(run)  # train --force since: another model in the run
@@ -855,7 +857,9 @@ def test_a_kept_threshold_whose_sha256_line_was_removed_as_advised_is_still_edit
 
 
 @pytest.mark.slow  # a prediction of one image, three times (0.3 s)
-def test_predict_says_the_kept_threshold_only_when_asked(tmp_path, trained_once, capsys, caplog):
+def test_predict_says_the_kept_threshold_only_when_asked(
+    tmp_path, trained_once, trained_run, capsys, caplog
+):
     """A user predicting again and again read "unknown below 0.2, kept from evaluate --unknown
     on ..." above the answers on every call: it is said with -v only, and every answer still
     carries it where it matters (--json's ``unknown_threshold_kept_on``)."""
@@ -863,7 +867,7 @@ def test_predict_says_the_kept_threshold_only_when_asked(tmp_path, trained_once,
     from objrec.kept import keep_recommended
 
     caplog.set_level("INFO", logger="objrec.predict")
-    run = Path(shutil.copytree(trained_once, tmp_path / "run"))
+    run = trained_run  # its own cache folder: predict reads and writes there
     kept = keep_recommended(
         run, EvaluationMetrics.from_json(stricter_metrics(-5.0)), tmp_path, run.parent
     )
@@ -872,7 +876,7 @@ def test_predict_says_the_kept_threshold_only_when_asked(tmp_path, trained_once,
     said = capsys.readouterr()
     assert "kept by" not in said.out + said.err and image in said.out
     # at info, what -v shows, once (beside what else predict says there, e.g. the features it
-    # read from the store, which depends on what earlier tests left in it)
+    # read from the store, which holds what the run stored as it trained)
     logged = [r for r in caplog.records if r.name == "objrec.predict"]
     assert [r.levelname for r in logged if r.getMessage() == kept.words()] == ["INFO"]
     assert main(["predict", str(run), image, "--json"]) == 0
