@@ -22,7 +22,7 @@ from objrec.add.pending import PENDING
 from objrec.add.recipe import AddResult, add_images, add_warnings
 from objrec.cli import main
 from objrec.data import IMAGE_SET_MEANING, SPLITS
-from objrec.errors import Interrupted, ObjrecError
+from objrec.errors import Interrupted, ObjrecError, UsageRefused
 from objrec.grouping import near_groups
 
 from .conftest import fake_checkpoint, fsyncs_seen, make_image, taken_before
@@ -655,7 +655,7 @@ def test_a_class_named_apart_only_by_case_is_refused(tmp_path, split_dir):
     two = new_images(tmp_path / "two", "Purple", 1, PURPLE)
     cases = [
         ([new], {}, "the new class 'Red' and the data folder's class 'red' differ only in case"),
-        ([new / "Red"], {"class_name": "RED"}, "the new class 'RED' and the data folder's class"),
+        ([new / "Red"], {"class_name": "RED"}, "`class_name` 'RED' and the data folder's class"),
         (
             [new_images(two, "pURPLE", 1, seed=5)],
             {},
@@ -680,9 +680,13 @@ def test_a_new_class_named_like_one_of_data_is_refused_as_a_misspelling(
     new_images(new, "bleu", 1, (40, 60, 200), seed=910)
     new_images(new, "purple", 1, PURPLE, seed=920)  # a new class of a name of its own
     before = tree_digest(split_dir)
-    with pytest.raises(ObjrecError, match=r"new class redd \(is it red\?\) is named like a class"):
+    with pytest.raises(UsageRefused, match=r"^`class_name` redd \(is it red\?\) is named like a"):
         add_images(split_dir, new / "gren", class_name="redd")
-    assert main(["add", str(split_dir), str(new), "--dry-run"]) == 1
+    assert main(["add", str(split_dir), str(new / "gren"), "--class", "redd", "--dry-run"]) == 2
+    err = " ".join(capsys.readouterr().err.split())  # the option named, a usage error (review65b)
+    assert err.startswith("error: --class redd (is it red?) is named like a class of the data")
+    assert err.endswith("give --new-class (see objrec add --help)")
+    assert main(["add", str(split_dir), str(new), "--dry-run"]) == 1  # class folders: no option
     err = " ".join(capsys.readouterr().err.split())
     assert (
         "the new classes bleu (is it blue?), gren (is it green?) are named like classes of the "
@@ -1306,9 +1310,11 @@ def test_a_class_folder_name_with_a_space_is_given_quoted_for_the_shell(
     camera = tmp_path / "my camera"
     camera.mkdir()
     make_image(PURPLE, seed=701).save(camera / "c0.png")
-    assert main(["add", str(split_dir), str(camera)]) == 1
+    assert main(["add", str(split_dir), str(camera)]) == 2  # an option missing: a usage error
     err = " ".join(capsys.readouterr().err.split())
-    assert err.endswith("(--class 'my camera', if my camera is their class)"), err
+    assert err.endswith(
+        "(--class 'my camera', if my camera is their class) (see objrec add --help)"
+    )
 
 
 def test_a_folder_of_one_class_is_told_the_class_option_with_its_name(tmp_path, split_dir, capsys):
@@ -1318,10 +1324,10 @@ def test_a_folder_of_one_class_is_told_the_class_option_with_its_name(tmp_path, 
     camera = tmp_path / "camera"
     camera.mkdir()
     make_image(PURPLE, seed=700).save(camera / "c0.png")
-    assert main(["add", str(split_dir), str(camera)]) == 1
+    assert main(["add", str(split_dir), str(camera)]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "holds images but no class folders: name their class with --class" in err
-    assert err.endswith("name their class with --class (--class camera, if camera is their class)")
+    assert err.endswith("(--class camera, if camera is their class) (see objrec add --help)")
 
 
 def test_a_class_folder_named_apart_only_by_a_space_at_either_end_is_refused(tmp_path, split_dir):

@@ -33,7 +33,7 @@ from objrec.audit.report import NEEDS_COLUMNS
 from objrec.cli import main
 from objrec.errors import ObjrecError
 
-from .conftest import store_held, taken_before
+from .conftest import fake_checkpoint, store_held, taken_before
 
 COLOURS = {"red": (200, 40, 40), "green": (40, 180, 60), "blue": (40, 60, 200)}
 HASH_ONLY = dedup.DuplicateRule(sim_strict=2.0, sim_loose=2.0)
@@ -667,7 +667,8 @@ def test_a_body_given_beside_run_is_named_as_ignored(tmp_path, caplog, capsys, g
     """audit --run R --backbone X audited with R's body and said nothing of X."""
     data, run = tmp_path / "data", tmp_path / "run"
     data.mkdir()
-    run.mkdir()  # no checkpoint: the audit stops there, after the options are read
+    run.mkdir()  # a model of no network: the audit stops there, after the options are read
+    fake_checkpoint(run / "model.safetensors")  # (a run without one is refused before them)
     with caplog.at_level(logging.WARNING, logger="objrec"):
         assert main(["audit", str(data), "--run", str(run), *given]) == 1
     warned = [m for m in caplog.messages if "the audit uses the body of --run" in m]

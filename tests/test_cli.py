@@ -987,6 +987,27 @@ WRONG_VALUES = {
         "--out {tmp}/ex/m.json ends in .json",
     ),
     "serve no host": (["serve", "{run}", "--host", "not a host"], "--host not a host names no"),
+    "train of no split": (  # the same mistake as --like's (review65b M2), exit 1 before
+        ["train", "{photos}", "--out", "{tmp}/new"],
+        "{photos} is not a split folder",
+    ),
+    "add to no split": (["add", "{photos}", "{photos}/red"], "{photos} is not a split folder"),
+    "add a class misspelt": (
+        ["add", "{data}", "{photos}/red", "--class", "redd", "--dry-run"],
+        "--class redd (is it red?) is named like a class of the data folder",
+    ),
+    "add a class of another case": (
+        ["add", "{data}", "{photos}/red", "--class", "Red", "--dry-run"],
+        "--class 'Red' and the data folder's class 'red' differ only in case",
+    ),
+    "add without its class": (
+        ["add", "{data}", "{photos}/red", "--dry-run"],
+        "holds images but no class folders: name their class with --class",
+    ),
+    "audit run no run": (
+        ["audit", "{photos}", "--run", "{tmp}/afile.txt", "--out", "{tmp}/d"],
+        "--run {tmp}/afile.txt is not an objrec checkpoint",
+    ),
 }
 
 
@@ -1089,6 +1110,36 @@ def test_swapped_run_and_data_say_which_comes_first(capsys, trained_run, split_d
     assert code == 1 and "comes first" not in err  # no checkpoint in either: nothing to swap
     code, _, err = run(capsys, "add", split_dir / "test", split_dir)  # NEW DATA
     assert code == 2 and "the split folder comes first" in err, err
+
+
+@pytest.mark.slow  # four fresh interpreters importing objrec's CLI (1 to 5 s each)
+def test_a_run_that_is_none_is_said_before_the_libraries_load(tmp_path):
+    """review65b M2: `audit photos --run afile.txt` said "afile.txt is not an objrec checkpoint"
+    after "loading the libraries", naming no option, exit 1; evaluate, export and suggest given
+    a folder that is no run said "no checkpoint at ..." after loading the libraries and the
+    model. audit's --run is now a usage error naming it (2); the others say it at once (1, as
+    predict and report do)."""
+    import subprocess
+
+    make_class_folder(tmp_path / "photos", per_class=2)
+    (tmp_path / "afile.txt").write_text("not a model")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    no_model = "error: no checkpoint at photos/model.safetensors"
+    said = {
+        ("audit", "photos", "--run", "afile.txt"): (
+            2,
+            "error: --run afile.txt is not an objrec checkpoint",
+        ),
+        ("evaluate", "photos", "photos"): (1, no_model),
+        ("export", "photos"): (1, no_model),
+        ("suggest", "photos", "photos"): (1, no_model),
+    }
+    for args, (code, sentence) in said.items():
+        command = [sys.executable, "-m", "objrec", *args]
+        done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, env=env)
+        err = " ".join(done.stderr.split())
+        assert done.returncode == code and err.startswith(sentence), (args, err)
+        assert "loading" not in err and not list(tmp_path.glob("photos-*"))
 
 
 def test_a_folder_one_may_not_enter_is_no_checkpoint_not_a_traceback(
@@ -1362,7 +1413,7 @@ def imported_by(args: list[str], cwd: Path) -> tuple[int, list[str]]:
         (["backbones"], 0),
         (["backbones", "--json"], 0),
         (["train", "photos", "--out", "new", "--epochs", "0"], 2),
-        (["train", "photos", "--out", "new"], 1),  # not a split folder
+        (["train", "photos", "--out", "new"], 2),  # not a split folder: a usage error
     ],
 )
 def test_a_quick_command_imports_no_heavy_library(tmp_path, args, exit_code):

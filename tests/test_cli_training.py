@@ -177,13 +177,13 @@ def test_train_on_a_class_folder_gives_the_split_command_that_makes_one(
     monkeypatch.chdir(here)
     photos = tmp_path / "photos"
     code, _, err = run(capsys, "train", photos, "--out", "run")
-    assert code == 1 and err.strip().endswith(
+    assert code == 2 and " ".join(err.split()).endswith(  # a DATA that cannot be right: usage
         "(train/ and valid/ are needed, test/ is optional); "
-        f"`objrec split {photos} photos-split` makes them"
+        f"`objrec split {photos} photos-split` makes them (see objrec train --help)"
     )
     (here / "photos-split").mkdir()
     code, _, err = run(capsys, "train", photos, "--out", "run")
-    assert code == 1 and err.strip().endswith(f"`objrec split {photos} photos-split-2` makes them")
+    assert code == 2 and f"`objrec split {photos} photos-split-2` makes them" in err
     assert not (tmp_path / "data").exists() and not (here / "data").exists()
 
 
@@ -1158,15 +1158,18 @@ def test_train_refuses_its_data_or_out_from_paths_alone_before_loading_the_libra
     fake_checkpoint(tmp_path / "busy" / "last.safetensors")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     said = {
-        ("photos", "new"): "error: photos is not a split folder: it has no train and no valid",
-        ("data", "run"): f"error: {tmp_path.resolve() / 'run' / 'model.safetensors'} exists: "
-        "run already holds a trained model; choose another --out or pass --force",
+        ("photos", "new"): (2, "error: photos is not a split folder: it has no train and no valid"),
+        ("data", "run"): (
+            1,
+            f"error: {tmp_path.resolve() / 'run' / 'model.safetensors'} exists: "
+            "run already holds a trained model; choose another --out or pass --force",
+        ),
     }
-    for (data, out), sentence in said.items():
+    for (data, out), (code, sentence) in said.items():
         command = [sys.executable, "-m", "objrec", "train", data, "--out", out]
         done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, env=env)
         err = " ".join(done.stderr.split())
-        assert done.returncode == 1 and err.startswith(sentence), err
+        assert done.returncode == code and err.startswith(sentence), err
         assert "loading the libraries" not in err and not (tmp_path / "new").exists()
     import fcntl
 

@@ -219,18 +219,22 @@ def look_alikes(names: Iterable[str], known: Iterable[str] = ()) -> Iterator[tup
             yield earlier, name, how_alike(earlier, name)
 
 
-def refuse_likely_misspelt(new: Collection[str], known: Collection[str], where: str = "") -> None:
+def refuse_likely_misspelt(
+    new: Collection[str], known: Collection[str], where: str = "", given: str | None = None
+) -> None:
     """Refuse a new class whose name is likely a misspelling of one of the data folder's classes
     ``known`` (``sunflowr`` beside ``sunflower``, by the "is it X?" rule): ``add`` would write it
     as a class of its own, its files and manifest rows to take out by hand, and ``apply-plan`` a
     class folder of its own in its copy. ``new_class`` says it is new. ``where``: what the
-    sentence starts with (a plan's lines)."""
+    sentence starts with (a plan's lines); ``given``: the parameter that named the class
+    (``add``'s ``class_name``), named in place of "the new class", a usage error."""
     likely = likely_misspelt(new, known)
     if not likely:
         return
     one = len(likely) == 1
-    raise ObjrecError(
-        f"{where}{'the new class' if one else 'the new classes'} "
+    error = ObjrecError if given is None else UsageRefused
+    raise error(
+        f"{where}{given or ('the new class' if one else 'the new classes')} "
         f"{some_of(with_likely(likely, sorted(known)), quote=False)} {'is' if one else 'are'} "
         f"named like {'a class' if one else 'classes'} of the data folder: to add to "
         f"{'it' if one else 'them'}, give {'its' if one else 'their'} name; to make "
@@ -394,7 +398,7 @@ def require_split_folder(root: Path, given_as: str | None = None) -> None:
             f"`{given_as}` {root} is not a split folder: it has no {' and no '.join(missing)} "
             "sub-folder; give it the split folder an earlier split made (with train/ and valid/)"
         )
-    raise ObjrecError(
+    raise UsageRefused(  # a DATA that cannot be right, as a `like` that is none (exit 2)
         f"{root} is not a split folder: it has no {' and no '.join(missing)} sub-folder "
         f"(train/ and valid/ are needed, test/ is optional); `{split_call(root)}` makes them"
     )

@@ -83,7 +83,7 @@ def new_images(paths: list[Path], class_name: str | None, data: Path) -> list[Ne
         refuse_overlap(path, data)
     if class_name is None:
         if len(paths) > 1 or not paths[0].is_dir():
-            raise ObjrecError(
+            raise UsageRefused(
                 f"{paths[0]} is not one folder of class folders: give one, or name the class of "
                 "these images with `class_name`"
             )
@@ -106,18 +106,22 @@ def refuse_overlap(path: Path, data: Path) -> None:
         raise UsageRefused(f"the data folder {data} lies inside {path}: give the new images only")
 
 
-def refuse_look_alike_classes(new: set[str], data: Path) -> None:
+def refuse_look_alike_classes(new: set[str], data: Path, given: str | None = None) -> None:
     """Refuse a new class whose name differs from another's (of the data folder, or new) only in
     case: one folder on macOS and Windows, so its files would land in the other class's folder
     while the manifest names it apart (names that differ only in how their accents are encoded
     are one class already: :func:`as_data_classes`, as are a new class and the data folder's
     alike but for a space at either end); or two new classes only in a space at either end (a
-    Mac's ``Stop signs `` folder beside ``Stop signs``): two classes that read the same."""
+    Mac's ``Stop signs `` folder beside ``Stop signs``): two classes that read the same.
+    ``given``: the parameter that named the new class (``class_name``), named in the refusal,
+    a usage error."""
     known = split_classes(data)
     alike = list(look_alikes(sorted(new), known))
+    error = ObjrecError if given is None else UsageRefused
     for other, name, _ in (pair for pair in alike if pair[2] == "case"):  # said first
-        raise ObjrecError(
-            f"the new class {name!r} and {_whose(other, known)} {other!r} differ only in case, "
+        raise error(
+            f"{given or 'the new class'} {name!r} and {_whose(other, known)} {other!r} differ "
+            "only in case, "
             f"{alike_why('case')}: give both the same name ({other!r}), or two names"
         )
     for *pair, how in alike:
@@ -200,7 +204,7 @@ def _of_class_folders(given: Path) -> list[NewImage]:
     dirs = class_dirs(given)
     if not dirs and any(is_image_file(p) for p in given.iterdir()):
         name = given.resolve().name  # quoted as the shell takes it: "my camera" is one value
-        raise ObjrecError(
+        raise UsageRefused(  # an option missing: a usage error
             f"{given} holds images but no class folders: name their class with `class_name` "
             f"(`class_name` {shlex.quote(name)}, if {name} is their class)"
         )

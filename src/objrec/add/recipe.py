@@ -181,7 +181,8 @@ def _asked(
     labelled = labelled_photos(labels, given, class_name)
     images = _checked_images(given, class_name, data, root, labelled)
     if not new_class:
-        refuse_likely_misspelt({image.name for image in images}, split_classes(root))
+        named = None if class_name is None else "`class_name`"  # an option's value: exit 2
+        refuse_likely_misspelt({image.name for image in images}, split_classes(root), given=named)
     return given, root, images, labelled
 
 
@@ -201,7 +202,8 @@ def _checked_images(
         new_images(given, class_name, data) if labelled is None else labelled_images(labelled, data)
     )
     images = as_data_classes(found, root)
-    refuse_look_alike_classes({image.name for image in images}, root)
+    named = None if class_name is None else "`class_name`"  # an option's value: exit 2
+    refuse_look_alike_classes({image.name for image in images}, root, named)
     if class_name is not None:
         refuse_class_folders(given, root, class_name)
     return images

@@ -65,6 +65,25 @@ default (the three Lite bodies, 57 characters without a space) was cut mid-name 
 its column narrowed by --precision [auto|fp32|int8]'s."""
 
 
+def refuse_not_a_run(run: Path) -> None:
+    """``--run`` that is no run folder nor an objrec model file, refused naming the option before
+    the libraries load (it was said after them, naming no option, exit 1): a command-line value
+    that cannot be right, exit 2, as predict says a RUN that is none at once."""
+    from objrec.errors import ObjrecError, UsageRefused
+    from objrec.model_file import is_checkpoint
+    from objrec.run_files import require_checkpoint_file
+
+    try:
+        model = require_checkpoint_file(run)
+    except ObjrecError as exc:
+        raise UsageRefused(f"--run {run}: {exc}", values=exc.values) from None
+    if not is_checkpoint(model):
+        raise UsageRefused(
+            f"--run {run} is not an objrec checkpoint (not a readable safetensors file): give a "
+            "run folder written by `train`, or its model.safetensors"
+        )
+
+
 @click.command(
     cls=Sectioned,
     sections=AUDIT_SECTIONS,
@@ -79,6 +98,7 @@ its column narrowed by --precision [auto|fp32|int8]'s."""
 @click.option(
     "--run",
     type=EXISTING,
+    metavar="RUN",
     help="Read the images as this run does. With the pretrained networks of this run and its "
     "settings (and its stored features), instead of --backbone.",
 )
@@ -148,6 +168,8 @@ def audit(
         # a usage error, one line: before any progress
         refuse_unknown_backbone(backbone, data_config=audit_data_config)
     refuse_cache_inside(cache_dir, data, run=run)
+    if run is not None:
+        refuse_not_a_run(run)
     reporter = RichReporter()
     with reporter.loading():  # seconds (torch): not in silence
         from objrec.audit.recipe import audit as run_audit

@@ -157,8 +157,10 @@ def export(
     above 1e-3 for the runtime the script runs it in.
     """
     from objrec.export.names import refuse_early
+    from objrec.run_files import require_checkpoint_file
 
     refuse_early(run, out, force)  # an earlier export said at once, not after the libraries load
+    require_checkpoint_file(run)  # and a folder that is no run
     reporter = RichReporter()
     with reporter.loading():  # seconds (torch): not in silence
         from objrec.export.exporter import export_model

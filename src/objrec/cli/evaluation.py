@@ -292,9 +292,12 @@ def refuse_early(
     ``--keep-threshold`` without ``--unknown`` or an ``--unknown`` without images, a DATA that is
     no folder, a cache folder inside what it reads (``refuse_cache_inside``), then the folder it
     would write to (:func:`refuse_outputs`, which returns the model when it read it)."""
+    from objrec.run_files import require_checkpoint_file
+
     refuse_swapped("evaluate", run, data)
     refuse_unknown(keep_threshold, config.unknown)
     refuse_data(data)
+    require_checkpoint_file(run)  # a folder that is no run said at once, not after the import
     unknown = [Path(config.unknown)] if config.unknown is not None else []
     refuse_cache_inside(config.cache_dir, data, *unknown, run=run)
     return refuse_outputs(run, data, out, force, config)

@@ -663,6 +663,9 @@ def suggest(run: Path, unlabelled: Path, n, diversity, out, force, as_json) -> N
     (ranked) and suggestions.html (thumbnails), each image with its reason. UNLABELLED is only
     read; its sub-folders are searched too. A folder of only unknown images is said so.
     """
+    from objrec.run_files import require_checkpoint_file
+
+    require_checkpoint_file(run)  # a folder that is no run said at once, not after the import
     refuse_given_out(out, force, SUGGEST_FILES, unlabelled, "image folder")
     refuse_cache_inside(None, unlabelled, what="image folder", run=run)
     reporter = RichReporter()
