@@ -110,17 +110,69 @@ def test_the_plan_removes_only_copies_of_a_kept_image_never_a_chains_far_end():
     assert [g.paths for g in groups] == [[f"red/{k}.png" for k in range(n)]]
     result = AuditResult([], groups, [], n, ["red"])
     plan = {row["file"]: (row["action"], row["reason"]) for row in plan_rows(result, inv)}
-    for k in (1, 3, 5):
-        copy = f"across splits near-duplicate of red/{k - 1}.png (similarity 0.961)"
+    for k, kind in ((3, "across splits"), (5, "within class")):  # each pair's own kind
+        copy = f"{kind} near-duplicate of red/{k - 1}.png (similarity 0.961)"
         assert plan[f"red/{k}.png"] == ("remove", copy)
-    for k in (2, 4):
+    for k in (1, 2):  # in train, as the copy kept: they leak nothing (review65a M1)
         assert plan[f"red/{k}.png"][0] == "keep"
-        assert "like none of the images the plan keeps" in plan[f"red/{k}.png"][1]
+        assert plan[f"red/{k}.png"][1].startswith(f"within class near-duplicate of red/{k - 1}")
+    assert plan["red/4.png"][0] == "keep"
+    assert "like none of the images the plan keeps" in plan["red/4.png"][1]
     assert plan["red/0.png"] == (
         "keep",
         "the copy the plan keeps of its near-duplicate group (across splits, 6 images); its "
         "copies (red/1.png, red/2.png, red/3.png and 2 more) have rows of their own: set this row "
         "to remove as well to drop the picture altogether",
+    )
+
+
+def test_a_leak_of_a_burst_removes_the_leaking_copy_and_keeps_the_bursts_frames():
+    """Three frames of a burst in train/ant and a copy of the first in test/ant: the plan removed
+    all three copies, the two frames too, each as an 'across splits near-duplicate' of a frame in
+    train/ant, though only the test copy leaks (review65a M1; docs/audit.md keeps a burst's
+    frames). Now only the copies outside the kept copy's split and class are removed, each
+    reason saying where its twin is; a copy in another class of the same split is removed as
+    before (one picture under two labels), and the frames are kept as copies within a class."""
+    from objrec.audit.inventory import Inventory, Item
+    from objrec.audit.plan import plan_rows
+
+    places = [("train", "ant", "burst_0"), ("train", "ant", "burst_1"), ("train", "ant", "burst_2")]
+    places += [("test", "ant", "burst_copy"), ("train", "bee", "copy")]
+    shown = [f"{split}/{label}/{name}.png" for split, label, name in places]
+    classes = ("ant", "bee")
+
+    def item(split: str, label: str, name: str) -> Item:
+        return Item(Path(f"/d/{split}/{label}/{name}.png"), f"{split}/{label}/{name}.png",
+                    classes.index(label), split)  # fmt: skip
+
+    items = [item(*place) for place in places]
+    inv = Inventory(Path("/d"), classes, items, True)
+    order = [0, 1, 2, 4, 3]  # keep_order's: train first
+    pairs = {(0, 1): 0.99, (0, 2): 0.99, (1, 2): 0.98, (0, 3): 0.842, (2, 3): 0.85, (0, 4): 0.95}
+    group = dup_group(
+        order, pairs, kind="across splits", paths=[shown[k] for k in order],
+        splits=[places[k][0] for k in order], classes=[places[k][1] for k in order],
+    )  # fmt: skip
+    result = AuditResult([], [group], [], len(items), list(classes))
+    plan = {row["file"]: (row["action"], row["reason"]) for row in plan_rows(result, inv)}
+    assert {f: action for f, (action, _) in plan.items()} == {
+        "train/ant/burst_0.png": "keep",
+        "train/ant/burst_1.png": "keep",
+        "train/ant/burst_2.png": "keep",
+        "test/ant/burst_copy.png": "remove",
+        "train/bee/copy.png": "remove",
+    }
+    for k in (1, 2):
+        assert plan[f"train/ant/burst_{k}.png"][1].startswith(
+            f"within class near-duplicate of train/ant/burst_0.png (similarity 0.990; {WORDS}), "
+            "in its split: it leaks nothing"
+        )
+    assert plan["test/ant/burst_copy.png"][1] == (
+        "across splits near-duplicate of train/ant/burst_0.png (similarity 0.842)"
+    )
+    assert plan["train/bee/copy.png"][1].startswith(
+        "across classes near-duplicate of train/ant/burst_0.png (similarity 0.950); the copies "
+        "disagree on the label"
     )
 
 

@@ -397,7 +397,8 @@ def group_proposals(
     proposals, chained = [], []
     for group in groups:
         first = inv.rel(inv.items[group.indices[0]])
-        for index, twin, sim in group_links(group, remove=action == "remove"):
+        stays = at_home(group, flags[0]) if action == "remove" else []
+        for index, twin, sim in group_links(group, remove=action == "remove", stays=stays):
             if twin is None:
                 chained.append((index, CHAIN_REASON.format(first=first, kind=group.kind)))
                 continue
@@ -649,7 +650,10 @@ def harmless_copies(
     classes, or with an image ``flagged`` as a wrong label); those within one class of a folder
     not split yet that ``split`` would not keep in one split (alike by their features only:
     ``split_keeps``), removed too; and those it keeps: within one class and split, which leak
-    nothing (and a burst's frames are training data)."""
+    nothing (and a burst's frames are training data). Of a group across splits or classes, only
+    the copies outside the kept copy's split and class leak: those in them (:func:`at_home`) are
+    kept as a group within one class and split too (:func:`home_group`), so that the one leaking
+    copy of a burst in test no longer costs train the burst's other frames."""
 
     def fate(group: DuplicateGroup) -> int:
         if group.kind != "within class" or flagged.keys() & set(group.indices):
@@ -659,7 +663,38 @@ def harmless_copies(
     parts: tuple[list[DuplicateGroup], list[DuplicateGroup], list[DuplicateGroup]] = ([], [], [])
     for group in groups:
         parts[fate(group)].append(group)
+        if home := at_home(group, flagged):
+            parts[2].append(home_group(group, home))
     return parts
+
+
+def at_home(group: DuplicateGroup, flagged: Mapping[int, str]) -> list[int]:
+    """The copies of a near-duplicate ``group`` across splits or classes that lie in the split
+    and class of the copy the plan keeps (its first), which leak nothing (docs/audit.md's
+    "copies within one class and one split"); none for a group within one class, or with an
+    image ``flagged`` as a wrong label, whose copies the plan removes whatever their place."""
+    if group.kind == "within class" or flagged.keys() & set(group.indices):
+        return []
+    places = list(zip(group.indices, group.splits, group.classes, strict=True))
+    _, split, label = places[0]
+    return [index for index, s, c in places[1:] if (s, c) == (split, label)]
+
+
+def home_group(group: DuplicateGroup, home: Collection[int]) -> DuplicateGroup:
+    """The part of ``group`` in its kept copy's split and class: its first and ``home``
+    (:func:`at_home`), the pairs linking them, a group within one class, whose copies the plan
+    keeps (or removes as the same bytes: :func:`identical_copies`)."""
+    keep = [k for k, index in enumerate(group.indices) if k == 0 or index in home]
+    members = {group.indices[k] for k in keep}
+    return replace(
+        group,
+        paths=[group.paths[k] for k in keep],
+        splits=[group.splits[k] for k in keep],
+        classes=[group.classes[k] for k in keep],
+        kind="within class",
+        indices=[group.indices[k] for k in keep],
+        pairs={pair: sim for pair, sim in group.pairs.items() if members.issuperset(pair)},
+    )
 
 
 def label_proposal(
@@ -812,17 +847,20 @@ def size_doubt(issue: LabelIssue) -> str:
     return ""
 
 
-def group_links(group: DuplicateGroup, remove: bool) -> list[tuple[int, int | None, float]]:
+def group_links(
+    group: DuplicateGroup, remove: bool, stays: Collection[int] = ()
+) -> list[tuple[int, int | None, float]]:
     """Each image of a group but its first (``audit.copies.keep_order``'s), the image its reason
     names, and their similarity: the first, the copy the plan keeps, where the two are linked
     directly (two copies of a group of three named each other, not the one kept), else the one it is
     most like of those it is linked to directly. ``remove``: of those kept before it, and None for
     one like none of them: in a chain (A like B, B like C, C unlike A), C was removed as a copy of
-    A, though another picture; it is kept, and counts as kept after it."""
+    A, though another picture; it is kept, and counts as kept after it. ``stays``: images kept
+    whatever they are like (:func:`at_home`), left out, and counted as kept from the start."""
     first, *others = group.indices
-    kept = [first]
+    kept = [first, *stays]
     found: list[tuple[int, int | None, float]] = []
-    for index in others:
+    for index in (m for m in others if m not in stays):
         sims = group.pairs
         near = [
             (sims[key], other)
@@ -889,13 +927,24 @@ def copy_reason(
     one picture (``pictures``: the files of pictures flagged together -> the file standing for
     each)."""
     index, twin, sim = link
-    said = reason.format(first=inv.rel(inv.items[twin]), kind=group.kind, sim=sim)
+    kind = link_kind(group, index, twin) if action == "remove" else group.kind
+    said = reason.format(first=inv.rel(inv.items[twin]), kind=kind, sim=sim)
     dropped = other_label_note(index, twin, inv, flagged) if action == "remove" else ""
     kept = group.indices[0]
     if action == "keep" and twin != kept:  # like another copy only: the one kept named too
         dropped += f"; the copy the plan keeps of its group is {inv.rel(inv.items[kept])}"
     together = (pictures or {}).get(index, -1) == (pictures or {}).get(kept, -2)
     return said + dropped + flagged_note(index, group, inv, flagged, together)
+
+
+def link_kind(group: DuplicateGroup, index: int, twin: int) -> str:
+    """Whether the copy ``index`` of ``group`` and ``twin``, the copy its reason names, lie
+    ``across splits``, ``across classes`` or ``within class``: the pair's own, which a removed
+    copy's reason says (a group across splits has copies in one split and class too)."""
+    a, b = group.indices.index(index), group.indices.index(twin)
+    if group.splits[a] != group.splits[b]:
+        return "across splits"
+    return "across classes" if group.classes[a] != group.classes[b] else "within class"
 
 
 def other_label_note(index: int, kept: int, inv: Inventory, flagged: dict[int, str]) -> str:
