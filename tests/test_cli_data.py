@@ -605,6 +605,25 @@ def test_explore_of_many_classes_lists_those_with_the_fewest_images(capsys, tmp_
     assert json.loads(out)["unreadable_files"] == []  # as split's, add's and audit's lists
 
 
+def test_explore_names_unreadable_files_as_split_and_check_do(capsys, tmp_path, known_facts):
+    """review65b M3: explore's --json `unreadable_files` were "PHOTOS/red/broken.jpg: cannot
+    read image (...)" while split's and check's are "red/broken.jpg": one name, two shapes.
+    They are paths relative to DATA now, the reasons under `unreadable_reasons`; its lines and
+    warnings name files relative to DATA too."""
+    photos = make_class_folder(tmp_path / "photos", per_class=3, classes=("red", "green"))
+    (photos / "red" / "broken.jpg").write_bytes(b"not a picture")
+    (photos / "empty").mkdir()
+    code, out, _ = run(capsys, "explore", photos, "--out", tmp_path / "e", "--json")
+    found = json.loads(out)
+    assert code == 0 and found["unreadable_files"] == ["red/broken.jpg"]
+    assert found["unreadable_reasons"]["red/broken.jpg"].startswith("cannot read image")
+    assert any(w.endswith("every problem): empty") for w in found["warnings"]), found["warnings"]
+    code, out, _ = run(capsys, "split", photos, tmp_path / "data", "--json")
+    assert code == 0 and json.loads(out)["unreadable_files"] == ["red/broken.jpg"]
+    code, out, _ = run(capsys, "explore", photos, "--out", tmp_path / "e2")
+    assert code == 0 and "unreadable: red/broken.jpg: cannot read image" in out
+
+
 def test_check_on_one_class_folder_says_so_and_fails(capsys, tmp_path):
     photos = make_class_folder(tmp_path / "photos", per_class=3, classes=("red",))
     code, out, err = run(capsys, "check", photos / "red")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -54,12 +54,16 @@ class ExploreResult:
     sizes: pd.DataFrame
     """Per image: split, class, file, width, height."""
     unreadable_files: list[str]
-    """``path: reason`` of each image file that could not be read, left out; ``explore --json``'s
-    ``unreadable_files`` (``unreadable`` before 7 December 2026, the attribute's old name)."""
+    """Each image file that could not be read, left out, relative to the folder explored (as
+    ``split``'s and ``check``'s; ``path: reason`` with the folder's path before 8 December 2026);
+    ``explore --json``'s ``unreadable_files`` (``unreadable`` before 7 December 2026, the
+    attribute's old name)."""
     out: Path | None = None
     ignored: IgnoredFiles | None = None
     """The files left out of the counts: those of the class folders that are not images, and
     those outside any class folder (images too), as ``split`` names them."""
+    unreadable_reasons: dict[str, str] = field(default_factory=dict)
+    """Why each of ``unreadable_files`` could not be read, by its path there."""
 
     def __repr__(self) -> str:
         """One line, as the other results': the images counted, per split of a split folder, the
@@ -101,20 +105,21 @@ def explore(
         prepare_output_dir(out, force, names=EXPLORE_FILES, refresh=refresh)
     parts = {s: data / s for s in present_splits(data)} if is_split_folder(data) else {"all": data}
     ignored: list[Path] = []
-    listing = list_classes(parts, ignored)
+    listing = list_classes(parts, ignored, data)
     if not listing:
         raise ObjrecError(f"{data} holds no images in class sub-folders")
-    rows, unreadable = [], []
+    rows, reasons = [], {}
     with reporter.task("reading image sizes", len(listing)) as advance:
         for split, name, path in listing:
             try:
                 width, height = image_size(path)
                 rows.append((split, name, str(path), width, height))
             except UnreadableImageError as exc:
-                unreadable.append(str(exc))
+                reasons[path.relative_to(data).as_posix()] = exc.reason
             advance(1)
     frame = pd.DataFrame(rows, columns=["split", "class", "file", "width", "height"])
-    result = summarise_sizes(frame, unreadable, sorted({name for _, name, _ in listing}))
+    result = summarise_sizes(frame, list(reasons), sorted({name for _, name, _ in listing}))
+    result.unreadable_reasons = reasons
     loose = [path for root in parts.values() for path in loose_files(root)]
     result.ignored = ignored_files(data, ignored, [path for _, _, path in listing], loose)
     if result.ignored:
@@ -140,13 +145,14 @@ def warn_of_imbalance(counts: pd.DataFrame) -> None:
 
 
 def list_classes(
-    parts: dict[str, Path], ignored: list[Path] | None = None
+    parts: dict[str, Path], ignored: list[Path] | None = None, data: Path | None = None
 ) -> list[tuple[str, str, Path]]:
     """(split, class, file) of every image in the class folders of ``parts`` (split -> folder),
     the other files in ``ignored`` (:func:`objrec.images.list_images`). A class folder without
     images is named in a warning: left out of the counts (as split does) when its class has no
     image in any split, else counted as 0 in its split. A Mac's NFD ``café`` folder and an NFC
-    one are one class (:func:`objrec.data.class_of_folder`), as split and train count them."""
+    one are one class (:func:`objrec.data.class_of_folder`), as split and train count them.
+    The warning names each folder relative to ``data`` when given, as the ignored files are."""
     listing, empty = [], []
     for split, root in parts.items():
         for cls in class_dirs(root):
@@ -155,7 +161,11 @@ def list_classes(
             empty += [] if files else [cls]
     counted = {name for _, name, _ in listing}
     for kept in (False, True):
-        named = [str(f) for f in empty if (class_of_folder(f.name) in counted) == kept]
+        named = [
+            str(f) if data is None else f.relative_to(data).as_posix()
+            for f in empty
+            if (class_of_folder(f.name) in counted) == kept
+        ]
         if named:
             log.warning(
                 "%s no images: %s (`check_folder` lists every problem): %s",

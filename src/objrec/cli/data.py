@@ -493,6 +493,7 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
     if as_json:
         counts = result.counts.to_dict(orient="index")
         found = {"out": str(out_dir), "counts": counts, "unreadable_files": result.unreadable_files}
+        found["unreadable_reasons"] = result.unreadable_reasons
         found["ignored_files"] = result.ignored.to_json() if result.ignored else None
         print_json(with_warnings(found, logged))
         return
@@ -509,8 +510,8 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
     beside = " (beside DATA; --out for another)" if out is None and not in_package(data) else ""
     console.print(explore_summary(result), markup=False)
     console.print(f"CSVs and plots in {shown(out_dir)}{beside}", markup=False)
-    for problem in result.unreadable_files:
-        console.print(f"[yellow]unreadable:[/] {escape(problem)}")
+    for path, reason in result.unreadable_reasons.items():  # relative to DATA, as check's
+        console.print(f"[yellow]unreadable:[/] {escape(f'{printable(path)}: {reason}')}")
 
 
 EXPLORE_ROWS = 30
