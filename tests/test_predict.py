@@ -408,8 +408,9 @@ def test_the_plot_says_how_many_classes_and_which_of_the_images_it_shows(tmp_pat
         results.append(Prediction(str(tmp_path / f"{i}.png"), topk))
     plot_predictions(results, tmp_path / "p.png", limit=2)
     plot_predictions(results, tmp_path / "p.png", limit=8)
-    assert headings == [
-        "Top-2 predictions of the 2 of 3 images most worth a look",
+    assert headings == [  # what it left out, of each kind (newcomer64b)
+        "Top-2 predictions of 2 of 3 images: 2 of 3 given a class (the least and the most sure); "
+        "1 more left out",
         "Top-2 predictions",
     ]
     # newcomer56: --plot-max 4 left out the one unknown photo, given last, which the terminal
@@ -2168,7 +2169,7 @@ def test_the_plot_draws_the_pictures_predict_decoded_without_reading_them_again(
 
     from objrec import plots
     from objrec.images import open_image
-    from objrec.predict_outputs import PLOT_DRAFT, worth_a_look
+    from objrec.predict_outputs import PLOT_DRAFT, plot_choice
 
     from .conftest import opens_counted
 
@@ -2183,17 +2184,88 @@ def test_the_plot_draws_the_pictures_predict_decoded_without_reading_them_again(
         results = predict(trained_run, photos, plot=tmp_path / "p.png", plot_max=3, batch_size=8)
     names = sorted(p.name for p in photos.iterdir())
     assert {name: opened[name] for name in names} == dict.fromkeys(names, 1)
-    wanted = sorted(results, key=worth_a_look)[:3]
+    wanted = plot_choice(results, 3)
     shown = [title.split("\n")[0] for _, title, _, _ in drawn[0]]  # a line of familiarity
     assert shown == [Path(r.path).name for r in wanted]
     for (image, *_), r in zip(drawn[0], wanted, strict=True):
         assert np.array_equal(np.asarray(image), np.asarray(open_image(r.path, PLOT_DRAFT)))
 
 
+def teachers_strangers(folder: Path) -> list:
+    """newcomer64b's 18 answers to photos of untaught things, in kind: 11 unknown, 3 barely
+    familiar, 4 given a class (a lotus as 99.00%, a background photo as 98.43%), each a file."""
+    from objrec.predict import Prediction
+
+    def answer(name: str, prob: float, unknown=False, barely=False) -> Prediction:
+        topk = [{"class": "a", "prob": prob}, {"class": "b", "prob": 1 - prob}]
+        make_image((200, 40, 40), seed=len(name)).save(folder / name)
+        score = -0.5 if unknown else 0.1 if barely else 1.0  # the familiarity, its line 0
+        return Prediction(str(folder / name), topk, unknown=unknown, score=score, line=0.0)
+
+    unknown = [answer(f"u{i}.png", 0.4 + i / 100, unknown=True) for i in range(11)]
+    barely = [answer(f"b{i}.png", 0.6 + i / 100, barely=True) for i in range(3)]
+    given = [answer(n, p) for n, p in (("lotus.png", 0.99), ("bg.png", 0.6434), ("x.png", 0.8))]
+    return [*unknown, *barely, *given, answer("bonsai.png", 0.9843)]
+
+
+def test_the_plot_mixes_each_kind_of_answer_and_its_heading_says_what_it_left_out(
+    tmp_path, monkeypatch
+):
+    """newcomer64b: of a teacher's 18 photos of untaught things, the plot drew "the 8 most worth
+    a look", unknown first: all 8 were unknown, and the confident answers a class needs to see
+    ("sunflower 99.00%" for a lotus) were among the 10 left out, unsaid which. It now takes in
+    turn from the unknown, the barely familiar, the least sure and the surest given a class, and
+    its heading counts each kind drawn and left out."""
+    from objrec import plots
+    from objrec.predict_outputs import plot_choice, plot_predictions
+
+    results = teachers_strangers(tmp_path)
+    chosen = [Path(r.path).name for r in plot_choice(results, 8)]
+    assert chosen == [
+        *("u0.png", "u1.png", "b0.png", "b1.png"),
+        *("bg.png", "x.png", "bonsai.png", "lotus.png"),  # the least sure to the surest
+    ]
+    monkeypatch.setattr(  # as savefig: writes the name it is given
+        plots, "predictions", lambda rows, path, heading: Path(path).write_text(heading)
+    )
+    plot_predictions(results, tmp_path / "p.png", limit=8)
+    assert (tmp_path / "p.png").read_text() == (
+        "Top-2 predictions of 8 of 18 images: 2 of 11 unknown, 2 of 3 barely familiar, 4 of 4 "
+        "given a class; 10 more left out"
+    )
+    no_barely = [*results[:11], *results[14:]]
+    plot_predictions(no_barely, tmp_path / "p.png", limit=3)
+    heading = (tmp_path / "p.png").read_text()
+    assert heading.endswith(
+        "1 of 11 unknown, 2 of 4 given a class (the least and the most sure); 12 more left out"
+    )
+
+
+def test_the_plots_pictures_batch_by_batch_are_those_of_every_answer_it_draws(tmp_path):
+    """:class:`PlotPictures`, ranking answers batch by batch, keeps the picture of every one
+    :func:`plot_choice` draws of them all, and at most four lists of ``limit``."""
+    from PIL import Image
+
+    from objrec.predict_outputs import PlotPictures, plot_choice
+
+    results = teachers_strangers(tmp_path)
+    for limit in (1, 3, 8):
+        pictures = PlotPictures(limit)
+        for start in range(0, len(results), 5):
+            batch = results[start : start + 5]
+            for r in batch:
+                pictures.offer(r, Image.new("RGB", (30, 20)))
+            pictures.settle(batch)
+        kept = [r for r in results if pictures.picture(r) is not None]
+        assert set(map(id, plot_choice(results, limit))) <= set(map(id, kept))
+        assert len(kept) <= 4 * limit
+
+
 def test_the_plots_pictures_are_kept_small_and_only_for_the_answers_it_may_draw():
     """:class:`PlotPictures` keeps a picture at most ``PLOT_DRAFT`` a side (a 5000-pixel scan
-    is not held whole), and after each batch only those of the ``limit`` answers most worth a
-    look so far, the first given among equals, as ``plot_predictions`` picks them."""
+    is not held whole), and after each batch only those of the ``limit`` first of each list the
+    plot takes from so far (here the least sure and the surest given a class), the first given
+    among equals, as ``plot_predictions`` picks them."""
     from PIL import Image
 
     from objrec.predict import Prediction
@@ -2202,29 +2274,30 @@ def test_the_plots_pictures_are_kept_small_and_only_for_the_answers_it_may_draw(
     def answer(name: str, prob: float) -> Prediction:
         return Prediction(name, [{"class": "a", "prob": prob}, {"class": "b", "prob": 1 - prob}])
 
-    pictures = PlotPictures(2)
+    pictures = PlotPictures(1)
     first = [answer("big.png", 0.9), answer("sure.png", 0.99), answer("unsure.png", 0.6)]
     pictures.offer(first[0], Image.new("RGB", (5000, 2500)))
     for r in first[1:]:
         pictures.offer(r, Image.new("RGB", (300, 200)))
     assert pictures.picture(first[0]).size == (PLOT_DRAFT, PLOT_DRAFT // 2)
     pictures.settle(first)
-    assert [r.path for r in first if pictures.picture(r) is not None] == ["big.png", "unsure.png"]
+    assert [r.path for r in first if pictures.picture(r) is not None] == ["sure.png", "unsure.png"]
     second = [answer("equal.png", 0.6), answer("least.png", 0.55)]
     for r in second:
         pictures.offer(r, Image.new("RGB", (300, 200)))
     pictures.settle(second)
     kept = [r.path for r in first + second if pictures.picture(r) is not None]
-    assert kept == ["unsure.png", "least.png"] and len(pictures.kept) == 2
+    assert kept == ["sure.png", "least.png"] and len(pictures.kept) == 2
 
 
 def test_the_plot_shrinks_only_the_pictures_it_may_draw(monkeypatch):
     """late59b M1: :class:`PlotPictures` resized each large decode to the plot's size when it
     was offered, where the plot draws ``limit`` of them: on 3000x2000 PNGs that cost more than
     the re-decodes it saved (18 ms an image). A large decode is reduced by a whole factor when
-    offered and resized only once ranked among the ``limit`` most worth a look: of 12 images
-    where 2 make the cut, 2 resizes (not 12), and of a second batch none can enter, none; each
-    picture is pixel for pixel Pillow's one-step resize, so the figure is as it was."""
+    offered and resized only once ranked among the ``limit`` first of a list the plot takes
+    from: of 12 images where 4 make the cut (the 2 least sure, the 2 surest), 4 resizes (not
+    12), and of a second batch none can enter, none; each picture is pixel for pixel Pillow's
+    one-step resize, so the figure is as it was."""
     import numpy as np
     from PIL import Image
 
@@ -2239,7 +2312,7 @@ def test_the_plot_shrinks_only_the_pictures_it_may_draw(monkeypatch):
         Image.fromarray(rng.integers(0, 256, (401, 1501, 3), dtype=np.uint8)) for _ in range(12)
     ]
     first = [answer(f"{i}.png", 0.6 if i in (3, 8) else 0.9) for i in range(12)]
-    second = [answer(f"sure{i}.png", 0.95) for i in range(12)]
+    second = [answer(f"middling{i}.png", 0.85) for i in range(12)]
     real, shrinks = Image.Image.resize, []
     monkeypatch.setattr(
         Image.Image, "resize", lambda self, *a, **k: shrinks.append(self) or real(self, *a, **k)
@@ -2250,9 +2323,10 @@ def test_the_plot_shrinks_only_the_pictures_it_may_draw(monkeypatch):
             pictures.offer(r, image)
         pictures.settle(batch)
     kept = {r.path: pictures.picture(r) for r in first + second}
-    assert len(shrinks) == 2
+    assert len(shrinks) == 4
     monkeypatch.undo()
-    assert [path for path, picture in kept.items() if picture is not None] == ["3.png", "8.png"]
+    drawn = [path for path, picture in kept.items() if picture is not None]
+    assert drawn == ["0.png", "1.png", "3.png", "8.png"]
     for i in (3, 8):
         whole = images[i].resize((PLOT_DRAFT, 137), Image.Resampling.BICUBIC, reducing_gap=2.0)
         assert np.array_equal(np.asarray(kept[f"{i}.png"]), np.asarray(whole))

@@ -6,6 +6,7 @@ import functools
 import itertools
 import logging
 import re
+import textwrap
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -371,11 +372,14 @@ def predictions_figure(
     """:func:`predictions`' figure: a cell per image, its picture over its chart."""
     columns = min(len(rows), PREDICTIONS_PER_ROW)
     lines = -(-len(rows) // columns)
-    size = (3.8 * columns, 4.4 * lines + (0.5 if heading else 0))  # inches
+    # the heading on lines as wide as the figure (about 9 characters an inch at 13 points): what
+    # the plot left out, of each kind, made it wider than two panels
+    said = textwrap.wrap(plain(heading), int(3.8 * columns * 9)) if heading else []
+    size = (3.8 * columns, 4.4 * lines + 0.3 * len(said) + (0.2 if said else 0))  # inches
     layout = ConstrainedLayoutEngine()
     fig = Figure(figsize=size, layout=layout)
-    if heading:
-        fig.suptitle(plain(heading), fontsize=13)
+    if said:
+        fig.suptitle("\n".join(said), fontsize=13)
     grid = fig.add_gridspec(lines, columns, hspace=0.08)
     for n, (image, title, topk, unknown) in enumerate(rows):
         cell = grid[divmod(n, columns)].subgridspec(2, 1, height_ratios=[1.6, 1], hspace=0)

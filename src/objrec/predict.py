@@ -271,12 +271,12 @@ def predict(
     1e-4 (:data:`objrec.inference.RUNTIMES`): None or "torch", as ``evaluate`` runs it (an int8
     body in OpenVINO or ONNX Runtime, as in training), "onnx" as one ONNX graph in ONNX Runtime.
     ``tta`` averages over test-time views; ``explain``: a folder for a Grad-CAM overlay per image
-    (``<name>.gradcam.png``), made in PyTorch whatever the runtime; ``plot`` draws the first
-    ``plot_max`` readable images. An image whose unknown score is below the run's threshold (or
-    ``threshold``) is marked ``unknown``, its top-k still given; ``unknown=False`` never marks
-    one. ``device``: ``auto``, ``cpu`` or ``cuda[:N]`` (a GPU runs PyTorch). ``csv`` is a file
-    that receives one row per input (:func:`write_csv`). An existing ``plot`` or ``csv`` file,
-    or a non-empty ``explain`` folder, is refused unless ``force``."""
+    (``<name>.gradcam.png``), made in PyTorch whatever the runtime; ``plot`` draws up to
+    ``plot_max`` readable images (``predict_outputs.plot_choice``). An image whose unknown score is
+    below the run's threshold (or ``threshold``) is marked ``unknown``, its top-k still given;
+    ``unknown=False`` never marks one. ``device``: ``auto``, ``cpu`` or ``cuda[:N]`` (a GPU runs
+    PyTorch). ``csv``: a file for one row per input (:func:`write_csv`). An existing ``plot`` or
+    ``csv`` file, or a non-empty ``explain`` folder, is refused unless ``force``."""
     run, plot, csv, explain = Path(run), as_path(plot), as_path(csv), as_path(explain)
     topk, plot_max = require_type("topk", topk, int), require_type("plot_max", plot_max, int)
     plot = check_arguments(topk, plot_max, plot, force, paths := path_list(paths), run)

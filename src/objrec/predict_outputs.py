@@ -316,6 +316,81 @@ def worth_a_look(r: Prediction) -> tuple[bool, bool, float]:
     return (not r.unknown, not r.barely_familiar, top)
 
 
+KIND_WORDS = ("unknown", "barely familiar", "given a class")
+"""The three kinds of answer the plot mixes (:func:`answer_kind`), as its heading counts them."""
+
+
+def answer_kind(r: Prediction) -> int:
+    """Which of :data:`KIND_WORDS` ``r`` is: answered unknown (0), barely familiar (1), or given
+    a class plainly (2)."""
+    return 0 if r.unknown else 1 if r.barely_familiar else 2
+
+
+def plot_streams(r: Prediction) -> list[tuple[int, float]]:
+    """The lists ``r`` is ranked in for the plot, each with its key (the lowest first): the
+    unknown and the barely familiar each by their top probability; one given a class both among
+    the least sure (list 2) and among the surest (list 3)."""
+    top = float(r.topk[0]["prob"]) if r.topk else 1.0
+    kind = answer_kind(r)
+    return [(kind, top)] if kind < 2 else [(2, top), (3, -top)]
+
+
+Ranked = dict[int, list[tuple[float, int, "Prediction"]]]
+"""The plot's lists (:func:`plot_streams`), each of (key, place among the answers, answer)."""
+
+
+def ranked_streams(placed: Sequence[tuple[int, Prediction]], limit: int) -> Ranked:
+    """The ``limit`` first of each of the plot's lists among the ``placed`` answers (each with its
+    place among the answers: the first given first among equals)."""
+    streams: Ranked = {}
+    for place, r in placed:
+        for stream, key in plot_streams(r):
+            streams.setdefault(stream, []).append((key, place, r))
+    return {s: sorted(rows, key=lambda t: t[:2])[:limit] for s, rows in streams.items()}
+
+
+def plot_choice(readable: Sequence[Prediction], limit: int) -> list[Prediction]:
+    """The answers the plot draws: all of ``readable`` up to ``limit``, else ``limit`` of them
+    taken in turn from each list of :func:`plot_streams` (the unknown, the barely familiar, the
+    least sure and the surest given a class), so that every kind of answer shows; drawn as the
+    lines list them (:func:`worth_a_look`). Unknown first alone drew 8 unknowns of a teacher's
+    18 strangers, and never a confident answer to something untaught ("sunflower 99.00%" for a
+    lotus), the ones a class needs to see (newcomer64b)."""
+    if len(readable) <= limit:
+        return list(readable)
+    streams = ranked_streams(list(enumerate(readable)), limit)
+    taken: dict[int, Prediction] = {}
+    while len(taken) < limit and any(streams.values()):
+        for stream in sorted(streams):
+            rows = streams[stream]
+            while rows and rows[0][1] in taken:
+                rows.pop(0)
+            if rows and len(taken) < limit:
+                _, place, r = rows.pop(0)
+                taken[place] = r
+    return [taken[p] for p in sorted(taken, key=lambda p: (worth_a_look(taken[p]), p))]
+
+
+def plot_mix_words(readable: Sequence[Prediction], drawn: Sequence[Prediction]) -> str:
+    """How many of each kind of answer the plot drew of ``readable`` (:data:`KIND_WORDS`):
+    ``2 of 11 unknown, 2 of 3 barely familiar, 4 of 9 given a class (the least and the most
+    sure)``, the kinds there are only; what was left out is the rest of each."""
+    counts = [0, 0, 0]
+    shown = [0, 0, 0]
+    for r in readable:
+        counts[answer_kind(r)] += 1
+    for r in drawn:
+        shown[answer_kind(r)] += 1
+    parts = [
+        f"{shown[k]} of {counts[k]} {KIND_WORDS[k]}" for k in range(len(KIND_WORDS)) if counts[k]
+    ]
+    if shown[2] < counts[2] and shown[2] > 1:
+        parts[-1] += " (the least and the most sure)"
+    elif shown[2] < counts[2] and shown[2]:
+        parts[-1] += " (the least sure)"
+    return ", ".join(parts)
+
+
 def plot_predictions(
     results: list[Prediction],
     path: Path,
@@ -323,27 +398,30 @@ def plot_predictions(
     force: bool = True,
     pictures: PlotPictures | None = None,
 ) -> int:
-    """The article's figure for the readable images, or the ``limit`` most worth a look
-    (:func:`worth_a_look`) where there are more, in a grid of up to
-    ``plots.PREDICTIONS_PER_ROW`` a row, headed by how many classes each shows and which images
-    these are; drawn under a temporary name, then renamed ``path`` (``outputs.output_file``:
-    never drawn through a link named so, which savefig did, over the file it leads to), a file
-    put there meanwhile kept unless ``force``. How many images it shows: an image that cannot be
-    opened again (removed since it was answered) is left out, and with none to show nothing is
-    drawn (0), one WARNING saying so: the answers, and each input's error, are never lost to
-    the plot. Each image is drawn from the picture ``pictures`` kept of it as predict decoded it,
-    else opened again (one the feature store answered)."""
+    """The article's figure for the readable images, or ``limit`` of each kind of answer where
+    there are more (:func:`plot_choice`, its heading counting each kind drawn and left out),
+    in a grid of up to ``plots.PREDICTIONS_PER_ROW`` a row, headed by how many classes each
+    shows and which images these are; drawn under a temporary name, then renamed ``path``
+    (``outputs.output_file``: never drawn through a link named so, which savefig did, over
+    the file it leads to), a file put there meanwhile kept unless ``force``. How many images
+    it shows: an image that cannot be opened again (removed since it was answered) is left
+    out, and with none to show nothing is drawn (0), one WARNING saying so: the answers, and
+    each input's error, are never lost to the plot. Each image is drawn from the picture
+    ``pictures`` kept of it as predict decoded it, else opened again (one the feature store
+    answered)."""
     readable = [r for r in results if r.error is None]
-    drawn = readable if len(readable) <= limit else sorted(readable, key=worth_a_look)[:limit]
+    drawn = plot_choice(readable, limit)
     rows = plot_rows(drawn, path, pictures)
     if not rows:
         return 0
     from objrec import plots  # matplotlib and pandas: only when a plot is asked for
 
     k = max(len(r.topk) for r in drawn)
-    which = f"the {len(rows)} of {len(readable)} images most worth a look"
-    which = which if len(readable) > len(rows) else ""
-    heading = f"Top-{k} predictions" + (f" of {which}" if which else "")
+    heading = f"Top-{k} predictions"
+    if len(readable) > len(rows):  # what was left out, of each kind
+        left = len(readable) - len(rows)
+        mix = plot_mix_words(readable, drawn)
+        heading += f" of {len(rows)} of {len(readable)} images: {mix}; {left} more left out"
     path = Path(path)
     with (
         new_folders(path.parent),  # a folder made for it is taken back if drawing fails
@@ -388,23 +466,23 @@ def plot_picture(result: Prediction, pictures: PlotPictures | None) -> Image.Ima
 class PlotPictures:
     """The pictures ``plot`` draws, kept from the decode that answered each image: the plot
     opened and decoded each image it drew a second time, once every answer was in. The images
-    to draw are known only then (the ``limit`` most worth a look, :func:`worth_a_look`), so after
-    each batch (:meth:`settle`) only the ``limit`` most worth a look so far keep theirs, ranked as
-    :func:`plot_predictions` ranks them (the first given among equals): one ranked lower then
-    stays lower. Each is kept small (:meth:`offer`), so that a folder of thousands holds a
-    batch's and ``limit`` pictures at most, not every decode: reduced at once by a whole factor
-    (:class:`Shrinking`, cheap), and brought to its plot size only once ranked among those the
-    plot may draw, not for every image (a 3000x2000 PNG's resize cost 18 ms, against 4 ms for
-    its reduce). An image the feature store answered, never decoded, keeps none (the plot
-    decodes it)."""
+    to draw are known only then (:func:`plot_choice`: ``limit`` taken in turn from each of its
+    lists), so after each batch (:meth:`settle`) only the ``limit`` first of each list so far
+    keep theirs, ranked as :func:`plot_choice` ranks them (the first given among equals): one
+    ranked lower then stays lower. Each is kept small (:meth:`offer`), so that a folder of
+    thousands holds a batch's and four lists of ``limit`` pictures at most, not every decode:
+    reduced at once by a whole factor (:class:`Shrinking`, cheap), and brought to its plot size
+    only once ranked among those the plot may draw, not for every image (a 3000x2000 PNG's resize
+    cost 18 ms, against 4 ms for its reduce). An image the feature store answered, never decoded,
+    keeps none (the plot decodes it)."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.kept: dict[int, Image.Image | Shrinking] = {}
         """Each picture kept, by ``id`` of its entry: a large one reduced until it is ranked."""
-        self.ranked: list[tuple[tuple[bool, bool, float], int, Prediction]] = []
-        """The ``limit`` readable answers most worth a look so far, first first, each with its
-        place among the answers (which breaks ties, as a stable sort does)."""
+        self.ranked: list[tuple[int, Prediction]] = []
+        """The readable answers among the ``limit`` first of a list of :func:`plot_streams` so
+        far, each with its place among the answers (which breaks ties, as a stable sort does)."""
         self.answered = 0
         """How many answers (readable or not) were ranked."""
 
@@ -415,12 +493,15 @@ class PlotPictures:
         self.kept[id(entry)] = image if max(image.size) <= PLOT_DRAFT else Shrinking.of(image)
 
     def settle(self, chunk: Sequence[Prediction]) -> None:
-        """``chunk`` answered: keep the pictures of the ``limit`` answers most worth a look."""
+        """``chunk`` answered: keep the pictures of the answers the plot may still draw, the
+        ``limit`` first of each of its lists (:func:`ranked_streams`)."""
         places = range(self.answered, self.answered + len(chunk))
         self.answered += len(chunk)
-        new = [(worth_a_look(r), n, r) for n, r in zip(places, chunk, strict=True) if not r.error]
-        self.ranked = sorted(self.ranked + new, key=lambda t: t[:2])[: self.limit]
-        wanted = {id(r) for *_, r in self.ranked}
+        new = [(n, r) for n, r in zip(places, chunk, strict=True) if not r.error]
+        streams = ranked_streams(self.ranked + new, self.limit)
+        ranked = {place: r for rows in streams.values() for _, place, r in rows}
+        self.ranked = sorted(ranked.items(), key=lambda t: t[0])
+        wanted = {id(r) for _, r in self.ranked}
         self.kept = {key: shrunk(image) for key, image in self.kept.items() if key in wanted}
 
     def picture(self, entry: Prediction) -> Image.Image | None:

@@ -107,7 +107,9 @@ def plot_named_as_picture(ctx: click.Context, param: click.Parameter, plot: Path
     metavar="N",
     default=8,
     show_default=True,
-    help="Draw at most this many images into --plot. The first ones; the rest are counted.",
+    help="Draw at most this many images into --plot. Where there are more, some of each kind of "
+    "answer, taken in turn: the unknown, the barely familiar, the least and the most sure given a "
+    "class; the rest are counted.",
 )
 @click.option(
     "--runtime",
@@ -570,8 +572,9 @@ def explain_sentence(results, explain: Path) -> str:
 
 
 def plot_sentence(results, plot: Path, plot_max: int) -> str:
-    """Where ``--plot`` went and how many images it shows; nothing where it shows none (the
-    library's warning said why it was not drawn)."""
+    """Where ``--plot`` went and how many images it shows, of each kind of answer where it left
+    some out (``predict_outputs.plot_mix_words``); nothing where it shows none (the library's
+    warning said why it was not drawn)."""
     readable = sum(r.error is None for r in results)
     chosen = min(readable, plot_max)
     drawn = getattr(results, "plotted", None)  # None: as chosen (a list the CLI did not plot)
@@ -580,8 +583,12 @@ def plot_sentence(results, plot: Path, plot_max: int) -> str:
         return ""
     if readable <= plot_max:
         return f"plot of {drawn} of {plural(readable, 'readable image')} written to {plot}"
-    return (
-        f"plot of the {drawn} of {plural(readable, 'readable image')} most worth a look (those "
-        f"answered unknown, then the barely familiar, then the least sure) written to {plot}; "
-        f"{readable - chosen} more left out (--plot-max)"
+    from objrec.predict_outputs import plot_choice, plot_mix_words
+
+    answers = [r for r in results if r.error is None]
+    mix = plot_mix_words(answers, plot_choice(answers, plot_max))
+    return on_lines(
+        f"plot of {drawn} of {plural(readable, 'readable image')} written to {plot}, some of each "
+        f"kind of answer: {mix}; {readable - chosen} more left out (--plot-max)",
+        whole=[str(plot)],
     )
