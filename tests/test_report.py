@@ -199,6 +199,7 @@ def test_report_renders_in_headless_chromium(browser, built_report):
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(path.as_uri())
         for heading in (
+            "In short",
             "Overview",
             "Data",
             "Training",
@@ -989,6 +990,53 @@ def test_an_evaluation_at_another_threshold_than_the_runs_now_is_made_again(tmp_
     assert load_evaluation(run, tmp_path / "data", SILENT) == folder and len(made) == 1
 
 
+def test_the_report_opens_in_plain_words_and_names_no_option_in_a_heading():
+    """newcomer64b: a teacher found the page a researcher's (a methods paragraph, F1, 95%
+    intervals, "temperature"), with no first view to show a class, and a heading naming a flag,
+    "Photos of things it was never taught (evaluate --unknown)", on a page read by people who
+    never typed the command. It opens with a few plain sentences (what the model tells apart, how
+    often it was right, its weakest class, what to be careful about), the figures' sections
+    after, and no heading names an option."""
+    import re
+    from types import SimpleNamespace
+
+    from objrec.eval_dir import evaluated_words
+    from objrec.report import in_short
+
+    classes = ["ant", "bonsai", "butterfly", "dragonfly", "sunflower"]
+    ant = {"class": "ant", "n_test": 8, "top1": 0.75, "most_confused_with": "butterfly, dragonfly"}
+    open_set = SimpleNamespace(unknown_accepted=7 / 18, figures=SimpleNamespace(n_unknown=18))
+    context = {
+        "metrics": SimpleNamespace(n=69, top1=67 / 69),
+        "overall": SimpleNamespace(top1_low=0.9003, top1_high=0.992),
+        "evaluated": evaluated_words(None),
+        "per_class": [ant | {"too_few_to_trust": False}],
+        "open_set": open_set,
+    }
+    assert in_short(classes, context) == [
+        "This model tells apart 5 kinds of thing: ant, bonsai, butterfly, dragonfly and sunflower.",
+        "Shown 69 test images it was not trained on, its first answer was right for 67 (97.1%). "
+        "On many more such photos, expect between 90% and 99%.",
+        "It did worst on ant: right for 6 of its 8 photos, most often taken for butterfly.",
+        "Be careful: it knows only these 5 kinds. A photo of anything else usually still gets one "
+        'of them, often with a high percentage; it says "unknown" only for a photo far from '
+        "everything it was taught. Of 18 photos of other things it was tried on, it called 11 "
+        '"unknown" and gave 7 a class anyway.',
+    ]
+    every = {**context, "per_class": [ant | {"top1": 1.0}], "open_set": None}
+    every["overall"] = SimpleNamespace(top1_low=None, top1_high=None)
+    said = in_short([f"c{i}" for i in range(20)], every)
+    assert said[0] == "This model tells apart 20 kinds of thing: c0, c1, c2, c3, c4 and more."
+    assert said[2] == "It got every one of those photos right."
+    assert said[3].endswith("far from everything it was taught.")
+    from objrec import report
+
+    page = (Path(report.__file__).parent / "static" / "report.html.j2").read_text()
+    assert page.index('<section id="in-short">') < page.index('<section id="overview">')
+    headings = re.findall(r"<h[1-3][^>]*>(.*?)</h[1-3]>", page)
+    assert len(headings) > 10 and [h for h in headings if "--" in h] == []
+
+
 def test_the_page_says_which_classes_the_unknown_answers_fall_on():
     """persona38b: "It would do so for 7 of the 315 test images (2.22%)" hid that 2 were of the
     4 test ants, and the recommended stricter threshold said all 4 ants unknown."""
@@ -1091,6 +1139,9 @@ def test_the_report_shows_evaluate_unknown_and_says_in_plain_words_how_its_figur
     assert "anyway: red 3, blue 1." in html
     assert "set on the photos evaluated there to keep 95% of them would" in html  # not "test"
     assert '<div class="value">12 of 16</div>' in section(html, "overview")
+    short = section(html, "in-short")  # the page's first words say it too (newcomer64b)
+    assert "it called 12 &#34;unknown&#34; and gave 4 a class anyway." in short
+    assert short.count('<p class="in-short">') == 4 and "This model tells apart 3 kinds" in short
 
 
 def test_a_report_that_evaluates_again_measures_its_unknown_folder_again(tmp_path, monkeypatch):

@@ -91,7 +91,7 @@ from objrec.thresholds import advice_rests_on, resting_words
 from objrec.thumbnails import embed_image, thumbnail
 from objrec.transforms import TTA_VIEWS, build_transforms, draft_size
 from objrec.untaught import untaught_note
-from objrec.words import below_one, plural, quoted, some_of, span, three_places
+from objrec.words import below_one, joined, plural, quoted, some_of, span, three_places
 
 log = logging.getLogger(__name__)
 
@@ -570,6 +570,7 @@ def write_report(
     context |= what_to_report(
         meta, context["summary"], evaluated["metrics"], evaluated["evaluated"]
     )
+    context["in_short"] = in_short(meta.classes, context)
     context |= saliency_context(run, saliency_rows, reporter, grad_cam, roots, read)
     if folders.shown is not None:
         context |= data_context(folders.shown, meta, reporter, names)
@@ -613,6 +614,79 @@ def refuse_inside_read(out: Path, folders: ReportFolders) -> None:
     ``force`` it is gone with the class folder."""
     for folder in dict.fromkeys(f for f in folders if f is not None):
         refuse_inside(out, folder)
+
+
+SHORT_NAMED = 12
+"""The most classes the page's first words name; more are named as the first few and a count."""
+
+
+def in_short(classes: Sequence[str], context: dict[str, Any]) -> list[str]:
+    """The page's first words, for a reader who is no expert (a class of 15-year-olds, a
+    manager): what the model tells apart, how often it was right, its weakest class, and what to
+    be careful about, in sentences without a term of the trade; the sections after give the
+    figures. The page opened on "What to report", a methods paragraph, F1 and 95% intervals, and
+    had no view a teacher could show a class (newcomer64b)."""
+    kinds = [str(name) for name in classes]
+    named = joined(kinds) if len(kinds) <= SHORT_NAMED else f"{', '.join(kinds[:5])} and more"
+    sentences = [f"This model tells apart {len(kinds)} kinds of thing: {named}."]
+    sentences.append(right_words(context["metrics"], context["overall"], context["evaluated"]))
+    if weakest := weakest_words(context["per_class"]):
+        sentences.append(weakest)
+    sentences.append(careful_words(len(kinds), context["open_set"]))
+    return sentences
+
+
+def right_words(metrics: EvaluationMetrics, overall: Any, evaluated: dict[str, str]) -> str:
+    """How often the first answer was right on the evaluated photos, as a count and a share, and,
+    on few, how far the share may be from what many more photos would give."""
+    n = metrics.n
+    right = round(metrics.top1 * n)
+    said = (
+        f"Shown {plural(n, evaluated['image'], evaluated['images'])} it was not trained on, its "
+        f"first answer was right for {right} ({100 * metrics.top1:.1f}%)."
+    )
+    if overall.top1_low is None or overall.top1_high is None:
+        return said
+    low, high = 100 * overall.top1_low, 100 * overall.top1_high
+    return f"{said} On many more such photos, expect between {low:.0f}% and {high:.0f}%."
+
+
+def weakest_words(per_class: Sequence[dict[str, Any]]) -> str | None:
+    """The class it got wrong most often (``per_class``: worst first) and what it took it for;
+    that every photo was right when none was wrong; None with no class evaluated."""
+    if not per_class:
+        return None
+    worst = per_class[0]
+    if worst["top1"] >= 1:
+        return "It got every one of those photos right."
+    n = int(worst["n_test"])
+    right = round(worst["top1"] * n)
+    said = f"It did worst on {worst['class']}: right for {right} of its {n} photos"
+    confused = str(worst.get("most_confused_with") or "").split(", ")[0]
+    if confused and confused != "nan":
+        said += f", most often taken for {confused}"
+    few = " (too few photos to be sure)" if worst.get("too_few_to_trust") else ""
+    return f"{said}{few}."
+
+
+def careful_words(n_classes: int, open_set: Any) -> str:
+    """What to be careful about: it knows only its classes, and a photo of anything else usually
+    still gets one of them, however sure it says it is; with an ``evaluate --unknown`` result
+    (``open_set``), how many such photos it called "unknown"."""
+    said = (
+        f"Be careful: it knows only these {n_classes} kinds. A photo of anything else usually "
+        'still gets one of them, often with a high percentage; it says "unknown" only for a '
+        "photo far from everything it was taught."
+    )
+    accepted = getattr(open_set, "unknown_accepted", None)
+    if accepted is None:
+        return said
+    n = open_set.figures.n_unknown
+    missed = round(n * accepted)
+    return (
+        f"{said} Of {plural(n, 'photo')} of other things it was tried on, it called "
+        f'{n - missed} "unknown" and gave {missed} a class anyway.'
+    )
 
 
 def what_to_report(
