@@ -599,7 +599,10 @@ def test_explore_of_many_classes_lists_those_with_the_fewest_images(capsys, tmp_
     rows = [line.split()[1] for line in out.splitlines() if line.startswith("│")]
     assert code == 0 and rows == ["cyan", "red"]  # fewest first (2 images each), by name
     assert "The 2 classes with the fewest images" in out
-    assert "and 2 more classes in counts.csv; every class in images_per_class.png" in out
+    assert (  # the largest, which a table of the fewest hides (review65b M4)
+        "and 2 more classes in counts.csv, the largest blue with 3 images; every class in "
+        "images_per_class.png"
+    ) in out
     code, out, _ = run(capsys, "explore", photos, "--out", tmp_path / "e2", "--json")
     assert code == 0 and len(json.loads(out)["counts"]) == 4  # --json keeps every class
     assert json.loads(out)["unreadable_files"] == []  # as split's, add's and audit's lists
@@ -622,6 +625,34 @@ def test_explore_names_unreadable_files_as_split_and_check_do(capsys, tmp_path, 
     assert code == 0 and json.loads(out)["unreadable_files"] == ["red/broken.jpg"]
     code, out, _ = run(capsys, "explore", photos, "--out", tmp_path / "e2")
     assert code == 0 and "unreadable: red/broken.jpg: cannot read image" in out
+
+
+def test_explore_of_a_split_folder_says_each_split_s_images_and_the_largest_class(
+    capsys, tmp_path, split_dir, monkeypatch
+):
+    """review65b M4: explore of a split folder said "6,179 image files in 100 classes" and the 10
+    classes of fewest images, but neither each split's images (as check says them) nor the
+    largest class (airplanes, 600): the imbalance the table of the fewest hides."""
+    import objrec.cli.data
+
+    (split_dir / "test" / "red" / "broken.jpg").write_bytes(b"not a picture")
+    per_split = {s: len(list((split_dir / s).glob("*/*"))) for s in ("train", "valid", "test")}
+    code, out, _ = run(capsys, "explore", split_dir, "--out", tmp_path / "e")
+    said = " ".join(out.split())
+    totals = ", ".join(f"{s} {n}" for s, n in per_split.items())
+    assert code == 0 and f"image files in 3 classes ({totals}):" in said, said
+    code, out, _ = run(capsys, "check", split_dir)
+    assert f"in 3 classes ({totals}):" in " ".join(out.split())  # as check counts them
+    monkeypatch.setattr(objrec.cli.data, "EXPLORE_ROWS", 2, raising=False)
+    monkeypatch.setattr(objrec.cli.data, "EXPLORE_FEWEST", 1, raising=False)
+    (split_dir / "train" / "green" / sorted(os.listdir(split_dir / "train" / "green"))[0]).unlink()
+    code, out, _ = run(capsys, "explore", split_dir, "--out", tmp_path / "e2")
+    counts = {s: len(list((split_dir / s / "blue").glob("*"))) for s in ("train", "valid", "test")}
+    each = "/".join(map(str, counts.values()))
+    assert code == 0 and (
+        f"and 2 more classes in counts.csv, the largest blue with {sum(counts.values())} images "
+        f"({each} in train/valid/test)"
+    ) in " ".join(out.split()), out
 
 
 def test_check_on_one_class_folder_says_so_and_fails(capsys, tmp_path):

@@ -505,8 +505,7 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
         table.add_row(Text(str(name)), *map(str, row.tolist()), size)  # names are never markup
     console.print(table)
     if len(counts) < len(result.counts):
-        rest = plural(len(result.counts) - len(counts), "more class", "more classes")
-        console.print(f"and {rest} in counts.csv; every class in images_per_class.png")
+        console.print(rest_line(result.counts, len(counts)), markup=False, highlight=False)
     beside = " (beside DATA; --out for another)" if out is None and not in_package(data) else ""
     console.print(explore_summary(result), markup=False)
     console.print(f"CSVs and plots in {shown(out_dir)}{beside}", markup=False)
@@ -529,13 +528,36 @@ def explore_rows(counts):
     return counts.loc[fewest], f"The {EXPLORE_FEWEST} classes with the fewest images"
 
 
+def rest_line(counts, shown: int) -> str:
+    """The line under explore's table of the fewest: how many classes it leaves to counts.csv,
+    and the largest of them with its images (per split of a split folder), the other end of the
+    imbalance a table of the fewest hides (airplanes' 600 beside inline_skate's 23)."""
+    rest = plural(len(counts) - shown, "more class", "more classes")
+    totals = counts.sum(axis=1)
+    largest = str(totals.idxmax())
+    per_split = "/".join(f"{n:,}" for n in counts.loc[largest]) if counts.shape[1] > 1 else ""
+    split_names = "/".join(map(str, counts.columns))
+    of = f" ({per_split} in {split_names})" if per_split else ""
+    return (
+        f"and {rest} in counts.csv, the largest {printable(largest)} with "
+        f"{int(totals[largest]):,} images{of}; every class in images_per_class.png"
+    )
+
+
 def explore_summary(result) -> str:
-    """The image files explore found, as check counts them, and what it read of them: the sizes
-    in their headers, never the pixels (a truncated file may have a whole header). Every one
-    sized is ``each``: "120 image files in 5 classes: 120 sized from their headers" said the
-    count twice."""
+    """The image files explore found, as check counts them (per split of a split folder, as
+    check's summary says them), and what it read of them: the sizes in their headers, never the
+    pixels (a truncated file may have a whole header). Every one sized is ``each``: "120 image
+    files in 5 classes: 120 sized from their headers" said the count twice."""
     files = len(result.sizes) + len(result.unreadable_files)
     classes = plural(len(result.counts), "class", "classes")
+    if "all" not in result.counts.columns:  # a split folder: each split's image files
+        read = result.sizes["split"].value_counts()
+        left = [PurePosixPath(p).parts[0] for p in result.unreadable_files]
+        per_split = ", ".join(
+            f"{s} {int(read.get(s, 0)) + left.count(s):,}" for s in result.counts.columns
+        )
+        classes += f" ({per_split})"
     unreadable = f", {len(result.unreadable_files):,} unreadable" if result.unreadable_files else ""
     sized = (
         f": {len(result.sizes):,} sized from their headers{unreadable}"
