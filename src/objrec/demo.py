@@ -211,10 +211,11 @@ def _run_demo(
         run, [data / "test"], topk=TOPK, plot=plot, reporter=reporter, force=force
     )
     record_output(out, {FIGURE: fingerprint(out / FIGURE)})
-    drawn = min(len(predictions), PLOT_MAX)
+    drawn = min(len(predictions), PLOT_MAX)  # not the first: some of each kind (plot_choice)
+    which = "all of them" if drawn == len(predictions) else f"{drawn} of them, some of each kind"
     reporter.note(
-        f"5/5 predicted {plural(len(predictions), 'test image')}; the first {drawn}, with their "
-        f"top {TOPK} classes, are drawn in {out / 'predictions.png'}"
+        f"5/5 predicted {plural(len(predictions), 'test image')}; {which}, with their top {TOPK} "
+        f"classes, are drawn in {out / 'predictions.png'}"
     )
     return {
         "top1": m.top1,
