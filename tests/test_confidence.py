@@ -374,7 +374,9 @@ def test_an_image_scored_at_the_threshold_is_kept_by_predict_and_by_evaluate():
 
     probs, labels = torch.eye(2)[[0, 1, 0]], torch.tensor([0, 1, 1])  # the third is wrong
     scores = torch.tensor([0.2, 0.5, 0.9])  # the second exactly at the threshold
-    recognizer = SimpleNamespace(threshold=0.5, unknown_score="knn", combine=lambda v: probs)
+    recognizer = SimpleNamespace(
+        threshold=0.5, unknown_score="knn", combine=lambda v: probs, classes="ab"
+    )
     answers = Recognizer.decide(recognizer, [(probs.log(), scores)])  # type: ignore[arg-type]
     assert answers.unknown.tolist() == [True, False, False]
     got = accuracy_at_threshold(probs, labels, scores, 0.5)

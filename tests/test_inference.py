@@ -317,7 +317,9 @@ def test_a_score_exactly_at_the_float32_threshold_is_answered_alike_by_predict_a
     tie = torch.tensor([0.39], dtype=torch.float32)
     assert float(tie[0]) < 0.39 and not bool(tie < 0.39)  # the tie: float32(0.39) < 0.39
     probs = torch.tensor([[0.39, 0.305, 0.305]])  # msp: a top probability of float32(0.39)
-    recognizer = SimpleNamespace(threshold=0.39, unknown_score=score)
+    recognizer = SimpleNamespace(
+        threshold=0.39, unknown_score=score, classes=["cup", "lamp", "mug"]
+    )
     recognizer.combine = lambda views, temperature=None: probs
     answers = Recognizer.decide(recognizer, [(probs.log(), tie)])  # type: ignore[arg-type]
     unknown = {"score": score, "scale": None, "threshold": 0.39}
@@ -334,7 +336,9 @@ def test_with_test_time_views_the_unknown_score_is_the_centre_views(score):
     probability, lower, would turn known images "unknown")."""
     from types import SimpleNamespace
 
-    recognizer = SimpleNamespace(temperature=1.0, threshold=0.6, unknown_score=score)
+    recognizer = SimpleNamespace(
+        temperature=1.0, threshold=0.6, unknown_score=score, classes=["a", "b"]
+    )
     recognizer.combine = lambda views, temperature=None: Recognizer.combine(recognizer, views)
     centre, mirrored = torch.tensor([[2.0, 0.0]]), torch.tensor([[0.0, 2.0]])
     familiarity = torch.tensor([0.9]), torch.tensor([0.1])
@@ -1112,3 +1116,38 @@ def test_training_the_temperature_and_the_exported_script_break_a_tie_as_answere
     spec = {"classes": classes, "unknown": {"threshold": None, "score": "msp"}}
     entry = export_script.Model.entry(SimpleNamespace(spec=spec), "x.jpg", tied[0].numpy(), 0, 3)
     assert [t["class"] for t in entry["topk"]] == classes[top : top + 3]
+
+
+def test_the_recognizer_s_answers_read_in_one_line_and_as_predict_s_table(trained_run, tmp_path):
+    """api64: `Recognizer.answer`'s `Answers` printed as its three tensors whole, and had no
+    `.table()`, which `predict`'s `Predictions` has: it reads in one line naming the first
+    answers, and its table has predict's table's columns for what an answer holds, with the
+    same values as predict's."""
+    from pandas.api.types import is_numeric_dtype
+
+    import objrec
+
+    from .conftest import make_image
+
+    recognizer = Recognizer.load(trained_run)
+    paths = []
+    for i, colour in enumerate([(200, 40, 40), (40, 200, 40), (40, 40, 200)] * 3):
+        make_image(colour, seed=i).save(tmp_path / f"{i}.png")
+        paths.append(tmp_path / f"{i}.png")
+    answers = recognizer.answer(paths)
+    shown = repr(answers)
+    assert "tensor" not in shown and "\n" not in shown, shown
+    first = ", ".join(repr(answer) for answer in answers.answered[:5])
+    classes = len(recognizer.classes)
+    assert shown == f"Answers(n_images=9, n_classes={classes}, answered=[{first}, ... (4 more)])"
+    table = answers.table(k=2)
+    predicted = objrec.predict(trained_run, paths, topk=2).table()
+    assert list(table.columns) == [c for c in predicted.columns if c in table.columns]
+    assert list(table.columns)[:5] == ["answer", "predicted", "prob_predicted", "unknown", "score"]
+    assert len(table.columns) == 9 and list(table["answer"]) == answers.answered
+    for column in table.columns:
+        if is_numeric_dtype(table[column]):
+            assert np.allclose(table[column], predicted[column].astype(float), atol=1e-5), column
+        else:
+            assert list(table[column]) == list(predicted[column]), column
+    assert repr(recognizer.answer([])) == f"Answers(n_images=0, n_classes={classes}, answered=[])"

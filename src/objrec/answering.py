@@ -88,9 +88,10 @@ def table_answers(
         plain = recognizer.combine([outputs[0][0]])
         parts.append((recognizer.decide(outputs), plain, recognizer.uncalibrated(outputs)))
         advance(len(idx))
-    answers = Answers(
-        *(torch.cat([getattr(a, f) for a, _, _ in parts]) for f in ("probs", "scores", "unknown"))
+    probs, scores, unknown = (
+        torch.cat([getattr(a, f) for a, _, _ in parts]) for f in ("probs", "scores", "unknown")
     )
+    answers = Answers(probs, scores, unknown, recognizer.classes)
     return answers, torch.cat([p for _, p, _ in parts]), torch.cat([u for _, _, u in parts])
 
 

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -36,7 +36,7 @@ from objrec.cache import open_cache
 from objrec.checkpoint import load_model, warn_if_unfinished
 from objrec.confidence import score_in_chunks
 from objrec.config import require_number
-from objrec.data import Sample
+from objrec.data import UNKNOWN, Sample
 from objrec.device_runner import DeviceRunner
 from objrec.errors import ObjrecError
 from objrec.features import FeatureTable, stored_tables
@@ -156,11 +156,75 @@ def from_array(photo: Photo, index: int = 0) -> Image.Image | PathGiven | bytes:
 @dataclass
 class Answers:
     """A batch's answer: probabilities (N, classes), the unknown score (N,) that the threshold
-    applies to, and which images are "unknown" (all False when the check is off)."""
+    applies to, and which images are "unknown" (all False when the check is off); ``classes``,
+    the class of each column of ``probs`` (the run's, from :meth:`Recognizer.answer`).
+    :attr:`answered` says each image's answer in a word, :meth:`table` all of it, as
+    ``Predictions`` does for ``predict``."""
 
     probs: torch.Tensor
     scores: torch.Tensor
     unknown: torch.Tensor
+    classes: Sequence[str] = ()
+
+    SHOWN = 5
+    """How many images' answers the repr names: a batch of 1,000 is one line too."""
+
+    def __repr__(self) -> str:
+        """One line: how many images and classes, and the first :data:`SHOWN` answers
+        (:attr:`answered`); a notebook showed the three tensors whole (api64)."""
+        answered = self.answered
+        shown = ", ".join(repr(answer) for answer in answered[: self.SHOWN])
+        more = len(answered) - self.SHOWN
+        return (
+            f"Answers(n_images={len(answered)}, n_classes={self.probs.shape[-1]}, "
+            f"answered=[{shown}{f', ... ({more:,} more)' if more > 0 else ''}])"
+        )
+
+    @property
+    def answered(self) -> list[str]:
+        """Each image's answer in one word, as ``Prediction.answer`` says it: "unknown" for an
+        image judged unknown, else its most probable class."""
+        return [
+            UNKNOWN if unknown else top[0]["class"]
+            for top, unknown in zip(self.topk(1), self.unknown.tolist(), strict=True)
+        ]
+
+    def topk(self, k: int) -> list[list[dict[str, Any]]]:
+        """Each image's ``k`` most probable classes, most probable first, as
+        ``Recognizer.topk`` gives them (``{"class": ..., "prob": ...}``; a tie broken as an
+        evaluation breaks it). A class is its column's number where ``classes`` is empty."""
+        probs = self.probs.detach().float().cpu()
+        names = list(self.classes) or [str(i) for i in range(probs.shape[-1])]
+        if not len(probs):
+            return []
+        index = ranked(probs, k)
+        values = probs.gather(1, index)
+        return [
+            [{"class": names[int(i)], "prob": float(v)} for v, i in zip(row, idx, strict=True)]
+            for row, idx in zip(values, index, strict=True)
+        ]
+
+    def table(self, k: int = 5) -> Any:
+        """A pandas DataFrame of one row per image, in ``predict --csv``'s columns for what an
+        answer holds (``answer``, ``predicted``, ``prob_predicted``, ``unknown``, ``score``, then
+        ``class_1``, ``prob_1`` ... for its top ``k``): no file names, which the images given
+        may not have."""
+        import pandas as pd  # not at import: serve needs no pandas
+
+        rows = []
+        for top, unknown, score in zip(
+            self.topk(k), self.unknown.tolist(), self.scores.tolist(), strict=True
+        ):
+            row = {"answer": UNKNOWN if unknown else top[0]["class"]}
+            row |= {"predicted": top[0]["class"], "prob_predicted": top[0]["prob"]}
+            row |= {"unknown": bool(unknown), "score": float(score)}
+            for i, t in enumerate(top, start=1):
+                row[f"class_{i}"], row[f"prob_{i}"] = t["class"], t["prob"]
+            rows.append(row)
+        k = min(k, self.probs.shape[-1])
+        tops = [f"{what}_{i}" for i in range(1, k + 1) for what in ("class", "prob")]
+        columns = ["answer", "predicted", "prob_predicted", "unknown", "score", *tops]
+        return pd.DataFrame(rows, columns=columns)
 
 
 class Recognizer:
@@ -494,7 +558,7 @@ class Recognizer:
         image's views, all of the same views); no image, no answer."""
         if not inputs:
             empty = torch.zeros(0)
-            return Answers(torch.zeros(0, len(self.classes)), empty, empty.bool())
+            return Answers(torch.zeros(0, len(self.classes)), empty, empty.bool(), self.classes)
         batches = [torch.stack(view) for view in zip(*inputs, strict=True)]
         return self.decide([self._run(x, i == 0) for i, x in enumerate(batches)])
 
@@ -528,8 +592,10 @@ class Recognizer:
         centre = probs if len(views) == 1 else self.combine([logits])
         scores = threshold_values(self.unknown_score, centre, familiarity).float()
         if self.threshold is None:
-            return Answers(probs, scores, torch.zeros(len(scores), dtype=torch.bool))
-        return Answers(probs, scores, below_threshold(scores, self.threshold))
+            unknown = torch.zeros(len(scores), dtype=torch.bool)
+        else:
+            unknown = below_threshold(scores, self.threshold)
+        return Answers(probs, scores, unknown, self.classes)
 
     def warm_up(self) -> None:
         """Answer one photo of the built-in sample (:func:`sample_photo`), and drop the answer:
