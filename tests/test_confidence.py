@@ -380,7 +380,11 @@ def test_an_image_scored_at_the_threshold_is_kept_by_predict_and_by_evaluate():
     answers = Recognizer.decide(recognizer, [(probs.log(), scores)])  # type: ignore[arg-type]
     assert answers.unknown.tolist() == [True, False, False]
     got = accuracy_at_threshold(probs, labels, scores, 0.5)
-    assert got == {"top1": 2 / 3, "kept": 2 / 3, "top1_at_threshold": 1 / 3}
+    assert got == {"top1": 2 / 3, "kept": 2 / 3, "top1_at_threshold": 1 / 3} | {
+        "right_at_threshold": 1,  # the second, at the threshold: kept
+        "wrong_at_threshold": 1,
+        "unknown_at_threshold": 1,
+    }
     assert got["kept"] == float((~answers.unknown).double().mean())
 
 
