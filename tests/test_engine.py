@@ -598,6 +598,21 @@ def test_a_fine_tuning_fit_s_stop_line_names_finetune_epochs(caplog):
     ]
 
 
+def test_a_patience_that_ran_out_at_the_last_epoch_is_the_limit_s_stop_in_the_log_and_printed():
+    """Early stopping's count ran out at the very epoch the limit ended: the INFO line said
+    "stopped early at epoch 20" while train printed "stopped at the epoch limit, `epochs` 20"."""
+    from objrec.fit_end import FitEnd, early_stop_sentence, stop_line
+
+    losses = (1.0, 0.5, *([0.6] * 18))
+    end = FitEnd(20, 2, 20, ("epochs", 20), 5, losses=losses, stopped_early=True)
+    assert stop_line(end) == "stopped at the epoch limit, epochs=20; the best epoch, 2, is kept"
+    assert early_stop_sentence(end) == (
+        "stopped at the epoch limit, `epochs` 20; the best epoch, the one kept, was 2"
+    )
+    before = FitEnd(15, 2, 20, ("epochs", 20), 5, losses=losses[:15], stopped_early=True)
+    assert stop_line(before).startswith("stopped early at epoch 15: the validation loss")
+
+
 @pytest.mark.parametrize("head_best", [26, 31])
 def test_a_fine_tuning_that_never_beat_the_heads_best_warns_of_nothing(caplog, head_best):
     """A fit started from the head's best (its patience count at 0, as fine-tuning starts) that

@@ -66,8 +66,10 @@ class FitEnd:
 
 def stop_line(end: FitEnd) -> str:
     """Why the fit stopped, and the epoch kept (the INFO line of ``engine.fit``'s end): early
-    stopping, or the epoch limit, named by the setting that set it (``end.limit``)."""
-    if end.stopped_early:
+    stopping, or the epoch limit, named by the setting that set it (``end.limit``). A
+    ``patience`` that ran out at the last epoch is the limit's stop, as
+    :func:`early_stop_sentence` prints it: this line said "stopped early" beside it."""
+    if end.stopped_early and not end.ran_all:
         reason = f"stopped early at epoch {end.epoch}: the validation loss stopped improving"
     else:
         name, value = end.limit
