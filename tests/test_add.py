@@ -112,6 +112,39 @@ def test_new_images_fill_each_class_toward_the_ratios(tmp_path, split_dir):
 
 
 @pytest.mark.slow
+def test_an_add_to_a_folder_split_by_groups_says_it_places_the_new_photos_without_them(
+    tmp_path, split_dir
+):
+    """A folder split with a groups file (one specimen in one split), then three new photos of
+    one specimen added: they went to valid, train and test, and the add said nothing
+    (review65a M2). It says in one sentence that the groups file is not read, and how to keep
+    such photos in train; all placed in train, it says nothing."""
+    from objrec.cli.adding import add_warnings as cli_warnings
+
+    record = json.loads((split_dir / "split.json").read_text(encoding="utf-8"))
+    groups = tmp_path / "groups.csv"
+    groups.write_text("file,group\n", encoding="utf-8")
+    (split_dir / "split.json").write_text(json.dumps(record | {"groups": str(groups)}))
+    new = new_images(tmp_path / "new", "red", 4)
+    result = add_images(split_dir, new, seed=1, dry_run=True)
+    assert result.counts == {"red": {"train": 2, "valid": 1, "test": 1}}
+    said = [w for w in add_warnings(result) if "groups file" in w]
+    assert said == [
+        f"the data folder was split by the groups file {groups}, which `add_images` does not "
+        "read: each new image was placed with its duplicates and bursts only, so new photos of "
+        "one group may sit in train, valid and test (a leak); to keep them in train, add them "
+        "with `ratios=(1, 0, 0)`, or put them in the source folder and its groups file and "
+        "split it again, `split_folder(src, out, groups=file)`"
+    ]
+    [cli] = [w for w in cli_warnings(result) if "groups file" in w]
+    assert "add them with --ratios 1 0 0," in cli
+    assert cli.endswith("split it again, `objrec split PHOTOS OUT --groups FILE`")
+    in_train = add_images(split_dir, new, ratios=(1, 0, 0), dry_run=True)
+    assert in_train.counts == {"red": {"train": 4, "valid": 0, "test": 0}}
+    assert not [w for w in add_warnings(in_train) if "groups file" in w]
+
+
+@pytest.mark.slow
 def test_a_new_class_of_two_photos_gets_one_in_train_at_the_folders_own_ratios(tmp_path):
     """A split of classes of 15 photos holds 7/4/4 of each (0.47/0.27/0.27), add's default
     ratios: a new class of two photos went one to valid, one to test, none to train, and

@@ -64,7 +64,7 @@ from objrec.errors import Interrupted, ObjrecError, ctrl_c_leaves, os_error_sent
 from objrec.images import warned_once_per_file
 from objrec.labels import LabelledPhotos, labelled_images, labelled_photos
 from objrec.locks import locked
-from objrec.manifest import MANIFEST, check_manifest, manifest_damage
+from objrec.manifest import MANIFEST, check_manifest, manifest_damage, read_split_record
 from objrec.paths import PathGiven, PathsGiven
 from objrec.progress import log_result_warnings
 from objrec.split.record import added_entry
@@ -218,9 +218,16 @@ def _finish(
     result.dry_run, result.empty_classes = dry_run, empty_class_folders(*asked)
     result.labels_left_out = dict(labelled.left_out) if labelled is not None else {}
     result.left_out_classes = left_out_by_split(root, result.new_classes)
+    result.split_groups = _split_by_groups(root)
     result.linked_folders = linked_folders(root, result.files)
     _log_added(result, root)
     return result
+
+
+def _split_by_groups(root: Path) -> str | None:
+    """The ``groups`` file the data folder's ``split.json`` says it was split by, or None."""
+    groups = (read_split_record(root) or {}).get("groups")
+    return groups if isinstance(groups, str) else None
 
 
 def _add_settings(config: SplitConfig | None, keywords: dict[str, Any]) -> tuple[SplitConfig, bool]:

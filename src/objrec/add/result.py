@@ -81,6 +81,9 @@ class AddResult:
     """Each new image near-duplicate of images of ``data`` already in two splits or more (put
     apart by hand, or two pictures the new one is like, each near it and not near each other: a
     leak either way), and those: it went to the split holding most of them."""
+    split_groups: str | None = None
+    """The ``groups`` file the data folder was split by (its ``split.json`` records it), which an
+    add does not read: its groups name the source folder's photos, not the new ones."""
     near_apart: list[tuple[str, str, list[str]]] = field(default_factory=list)
     """Each new image its burst placed in another split than every near-duplicate it has in
     ``data`` (a leak between splits), that split, and those near-duplicates."""
@@ -201,7 +204,24 @@ def add_warnings(result: AddResult) -> list[str]:
                 quote=False,
             )
         )
-    return warnings + near_apart_warning(result) + linked_warning(result)
+    return warnings + near_apart_warning(result) + groups_warning(result) + linked_warning(result)
+
+
+def groups_warning(result: AddResult) -> list[str]:
+    """The sentence, where the data folder was split by a ``groups`` file and new images went to
+    valid or test, that the add placed them without its groups: split kept a specimen, patient or
+    site in one split, and an add of three new photos of one specimen put them in train, valid
+    and test, saying nothing (review65a M2)."""
+    held_out = any(n for added in result.counts.values() for s, n in added.items() if s != "train")
+    if result.split_groups is None or not held_out:
+        return []
+    return [
+        f"the data folder was split by the groups file {result.split_groups}, which "
+        "`add_images` does not read: each new image was placed with its duplicates and bursts "
+        "only, so new photos of one group may sit in train, valid and test (a leak); to keep "
+        "them in train, add them with `ratios=(1, 0, 0)`, or put them in the source folder and "
+        "its groups file and split it again, `split_folder(src, out, groups=file)`"
+    ]
 
 
 def near_apart_warning(result: AddResult) -> list[str]:
