@@ -341,13 +341,19 @@ def _read_records(root: Path, result: CheckResult) -> None:
         result.note(root / PENDING, "unfinished_add", said)
 
 
+def _source(result: CheckResult) -> str:
+    """The photo folder a split folder was split from, as its ``split.json`` records it, for the
+    call a note gives (``PHOTOS`` where it records none: a split made before objrec did)."""
+    return str((result.split_record or {}).get("source") or "PHOTOS")
+
+
 def _note_killed_splits(root: Path, result: CheckResult) -> None:
     """Each staging folder a killed split left in the split folder ``root`` (``.objrec-split-``,
     hidden beside its splits: only the next split named it), with what it is and what to do with
     it, as that split says it."""
     from objrec.split.out import killed_split_words, leftover_stages
 
-    src = str((result.split_record or {}).get("source") or "PHOTOS")
+    src = _source(result)
     for stage in leftover_stages(root):
         result.note(stage, "killed_split", killed_split_words(stage, src, root))
 
@@ -370,11 +376,13 @@ def _note_manifest(root: Path, by_split: dict[str, dict[str, list[Path]]], resul
     adding = any((root / name).exists() for name in (PENDING, OLD_PENDING))
     if noted or adding or held_elsewhere(root):
         return
-    files = {
+    renamed = {Path(p.path) for p in result.problems if p.kind == "unknown_class"}
+    files = {  # not those of a class folder renamed in one split (unknown_class): said already
         path.relative_to(root).as_posix()
         for found in by_split.values()
         for paths in found.values()
         for path in paths
+        if not any(path.is_relative_to(folder) for folder in renamed)
     }
     if said := manifest_listing(root, files - moved):
         result.note(root / MANIFEST, "manifest_unlisted", said)
@@ -396,7 +404,8 @@ def _note_manifest_classes(root: Path, result: CheckResult) -> None:
         if name and name not in present:
             missing.setdefault(name, []).append((row.get("file") or "", row.get("sha256") or ""))
     for name, files in missing.items():
-        result.note(root / MANIFEST, "manifest_class_gone", manifest_class_words(root, name, files))
+        said = manifest_class_words(root, name, files, _source(result))
+        result.note(root / MANIFEST, "manifest_class_gone", said)
 
 
 def _note_moved_images(root: Path, result: CheckResult) -> set[str]:
@@ -407,7 +416,8 @@ def _note_moved_images(root: Path, result: CheckResult) -> set[str]:
     from objrec.manifest import MANIFEST
 
     if moved := moved_images(root):
-        result.note(root / MANIFEST, "manifest_class_moved", moved_words(root, moved))
+        said = moved_words(root, moved, _source(result))
+        result.note(root / MANIFEST, "manifest_class_moved", said)
     return {path for path, _ in moved}
 
 
@@ -470,9 +480,10 @@ def _sha256s(paths: list[Path]) -> list[str]:
         return index.readable_digests(paths, whole=True)[0]
 
 
-def moved_words(root: Path, moved: list[tuple[str, str]]) -> str:
+def moved_words(root: Path, moved: list[tuple[str, str]], source: str = "PHOTOS") -> str:
     """The sentence for the images ``moved`` by hand between class folders (each path relative
-    to ``root``, and the class ``manifest.csv`` lists it under)."""
+    to ``root``, and the class ``manifest.csv`` lists it under); ``source``: the photo folder it
+    was split from, in the call that records the move."""
     one = len(moved) == 1
     files = some_of(
         [f"{path} ({quoted(name)} in manifest.csv)" for path, name in moved], quote=False
@@ -486,15 +497,17 @@ def moved_words(root: Path, moved: list[tuple[str, str]]) -> str:
         "its split reads it, and evaluate, add and audit no longer find "
         f"{their} near-duplicate group{'' if one else 's'} there, read by path); to record the "
         "move, make it in the photo folder too and split again, which keeps every image's "
-        f"split: `split_folder('PHOTOS', {str(root)!r}, force=True, like={str(root)!r})`"
+        f"split: `split_folder({source!r}, {str(root)!r}, force=True, like={str(root)!r})`"
     )
 
 
-def manifest_class_words(root: Path, name: str, files: list[tuple[str, str]]) -> str:
+def manifest_class_words(
+    root: Path, name: str, files: list[tuple[str, str]], source: str = "PHOTOS"
+) -> str:
     """The sentence for the class ``name`` that ``manifest.csv`` lists with ``files`` (each
     relative to the split folder ``root``, and its SHA-256) and no split has a folder of: where
     they are now (the class folders of their splits holding a file of their name and bytes),
-    what it costs, and what to do."""
+    what it costs, and what to do (the split again from ``source``, its photo folder)."""
     from objrec.manifest import sha256_file
 
     now: set[str] = set()
@@ -511,7 +524,7 @@ def manifest_class_words(root: Path, name: str, files: list[tuple[str, str]]) ->
         f"folder in any split{where}: train reads the class folders, but add, audit and evaluate "
         "read each image's near-duplicate group from manifest.csv by its path, so these images "
         "lost theirs; to rename a class, rename its folder in the photo folder and split again, "
-        f"which keeps every image's split: `split_folder('PHOTOS', {str(root)!r}, force=True, "
+        f"which keeps every image's split: `split_folder({source!r}, {str(root)!r}, force=True, "
         f"like={str(root)!r})`"
     )
 
@@ -1035,6 +1048,8 @@ def _note_small_classes(
             result.note(root / name, "few_images", few_train_note(count, train, need, root))
     if result.split_refused:  # larger ratios would not help: say what split does instead
         result.note(root, "few_images", SPLIT_REFUSED.format(need=need))
+    elif len(counts) < 2:  # one class: its own problem says train refuses it, split or not
+        return
     elif hint := larger_ratios_hint(counts, ratios, larger_split(root)):
         result.note(root, "few_images", hint)  # split says it too
 
