@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -269,6 +270,32 @@ def test_rows_wider_or_narrower_than_their_space_are_refused_naming_the_body(tmp
             "was made"
         )
         assert store.lookup("s" * 32, "centre", ["a" * 32]).rows.tolist() == [-1]
+
+
+@pytest.mark.slow
+def test_features_beyond_float16_are_refused_naming_the_fix_and_never_stored(tmp_path):
+    """review65a L1: a user's body giving features of a million was stored in float16 as inf
+    (numpy's RuntimeWarning the only word of it), and the training then failed with a NaN loss,
+    telling the user to lower lr, which never helped. One sentence now names the body and
+    float32, nothing is warned or written; float32 stores them, and a body's own inf is stored
+    as it comes (the store does not judge the body)."""
+    root = tmp_path / "store"
+    big = np.full((2, 4), 1.5e6, np.float32)
+    with FeatureStore(root) as store, warnings.catch_warnings():
+        warnings.simplefilter("error")
+        space = store.space("s" * 32, 4, "float16", label="big_test @ 32px")
+        with pytest.raises(ObjrecError) as refused:
+            space.write("centre", ["a" * 32, "b" * 32], big)
+        assert str(refused.value) == (
+            "the body big_test @ 32px gives features as large as 1.5e+06, beyond the range of "
+            "the feature store's float16 (±65504): store them as float32 "
+            "(`feature_dtype='float32'`)"
+        )
+        assert store.lookup("s" * 32, "centre", ["a" * 32]).rows.tolist() == [-1]
+        wide = store.space("w" * 32, 4, "float32")
+        wide.write("centre", ["a" * 32], big[:1])
+        space.write("centre", ["c" * 32], np.full((1, 4), np.inf, np.float32))
+        assert store.lookup("w" * 32, "centre", ["a" * 32]).rows.tolist() == [0]
 
 
 def test_a_space_made_for_a_wrong_width_and_left_empty_takes_the_right_one(tmp_path):

@@ -468,6 +468,27 @@ class Space:
             f"{self.store.root} was made"
         )
 
+    def _as_rows(self, features: np.ndarray) -> np.ndarray:
+        """``features`` as the space's rows (its dtype), refused where a finite value is beyond
+        that dtype's range: stored, it read as inf, and the training that followed failed with a
+        NaN loss, blaming the learning rate (a user's body of unnormalised sums, float16's
+        largest value 65504: review65a L1)."""
+        with np.errstate(over="ignore", invalid="ignore"):  # said once, below, not as a warning
+            data = np.ascontiguousarray(features, dtype=self.dtype)
+        if np.isfinite(data).all() or not np.isfinite(given := np.asarray(features)).all():
+            return data
+        (label,) = self.store._space_row(self.id, "label")
+        fix = (
+            "store them as float32 (`feature_dtype='float32'`)"
+            if self.dtype == np.float16
+            else "scale the body's output"
+        )
+        raise ObjrecError(
+            f"the body {label or self.id} gives features as large as {np.abs(given).max():.3g}, "
+            f"beyond the range of the feature store's {self.dtype.name} "
+            f"(±{np.finfo(self.dtype.type).max:.6g}): {fix}"
+        )
+
     def _moved(self, how: str) -> ObjrecError:
         """The error of rows looked up before the store was ``how`` (pruned, cleared) by another
         process or another thread of this one (which, it cannot tell once done), in words for
@@ -492,7 +513,7 @@ class Space:
         entries of those rows forgotten first: this write would make them read as zeros."""
         if len(digests) == 0:
             return
-        data = np.ascontiguousarray(features, dtype=self.dtype)
+        data = self._as_rows(features)
         if data.ndim != 2 or data.shape[1] != self.dim:
             raise self._misfit(data.shape)
         if len(data) != len(digests):
