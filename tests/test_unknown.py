@@ -634,7 +634,7 @@ def test_keep_threshold_needs_unknown_and_says_what_it_kept(tmp_path, capsys):
     assert (
         main(["evaluate", str(tmp_path / "run"), str(tmp_path / "data"), "--keep-threshold"]) == 2
     )
-    assert "--keep-threshold needs --unknown OTHER" in capsys.readouterr().err
+    assert "--keep-threshold needs --unknown FOLDER|CSV" in capsys.readouterr().err  # its metavar
     assert kept_threshold_line(Path("run2"), None).endswith(
         "nothing kept, no stricter threshold is recommended here; run2 is unchanged"
     )

@@ -182,8 +182,11 @@ class CheckResult:
 
     @property
     def unusable_folders(self) -> int:
-        """Empty class folders, classes of valid or test that train lacks, a folder of one class:
-        each once, though it may be several problems (an empty class train lacks is two)."""
+        """The folders of the unusable problems that are not a file's (empty class folders,
+        classes of valid or test that train lacks, a folder of one class, class folders named
+        alike, a class named unknown, a folder laid out as split already, a link to a folder
+        gone, a folder name that is not UTF-8): each once, though it may be several problems
+        (an empty class train lacks is two)."""
         return len({p.path for p in self.unusable if p.kind not in FILE_KINDS})
 
     def __repr__(self) -> str:

@@ -689,10 +689,12 @@ def run_check_summary(result: RunCheck) -> str:
     what = {
         "finished": "a finished run",
         "interrupted": "an interrupted run",
-        "unfinished": "an unfinished run that cannot be resumed",
+        "unfinished": "a run",
     }.get(result.status, "no model or training state objrec can read")
     if result.classes:
         what += f" of {plural(len(result.classes), 'class', 'classes')} ({result.backbone})"
+    if result.status == "unfinished":  # "a run that cannot be resumed of 5 classes" read wrong
+        what += ", unfinished: it cannot be resumed"
     said = f"{shown(result.run)}: {what}"
     if result.intact:
         said += f"; SHA-256 as recorded: {joined(result.intact)}"

@@ -385,8 +385,8 @@ def refuse_unknown(keep_threshold: bool, unknown: PathGiven | None) -> None:
     before the libraries load."""
     if keep_threshold and unknown is None:
         raise click.UsageError(
-            "--keep-threshold needs --unknown OTHER: the threshold it keeps is the stricter one "
-            "evaluate recommends from photos of none of the classes"
+            "--keep-threshold needs --unknown FOLDER|CSV: the threshold it keeps is the stricter "
+            "one evaluate recommends from photos of none of the classes"
         )
     if unknown is not None:
         from objrec.labels import unknown_images

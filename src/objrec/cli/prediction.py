@@ -98,8 +98,9 @@ def plot_named_as_picture(ctx: click.Context, param: click.Parameter, plot: Path
     "--plot",
     type=OUT_FILE,
     callback=plot_named_as_picture,
-    help="Draw the images and their top-k into this PNG. Each image over a bar chart of its "
-    "top-k, 4 images to a row; .jpg, .webp, .tif, .svg or .pdf draw it in that format.",
+    help="Draw the images and their top-k into this picture file. A PNG, or the format its "
+    "extension names (.jpg, .webp, .tif, .svg or .pdf); each image over a bar chart of its "
+    "top-k, 4 images to a row.",
 )
 @click.option(
     "--plot-max",
