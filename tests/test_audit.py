@@ -1632,7 +1632,7 @@ def test_the_audit_shows_each_step_of_seconds_after_hashing():
     find_issues(
         inv, features, np.ones(len(inv.items), dtype=bool), facts, AuditConfig(pca=16), shown
     )
-    pca = "reducing the features to 16 dimensions (PCA)"
+    pca = "reducing the features to 16 dimensions"  # no "(PCA)": jargon (newcomer63b)
     assert shown.tasks == [nearest, pca, "out-of-fold heads", f"{grouping} and finding outliers"]
 
 

@@ -536,6 +536,27 @@ def test_train_says_the_default_bodys_three_networks_in_the_plural():
     )
 
 
+def test_train_says_the_cpu_s_instructions_in_words_and_summary_json_keeps_the_flags():
+    """newcomer63b: train's first lines read "auto: this CPU has 8-bit dot-product instructions
+    (avx512_vnni)" and "(amx_bf16, avx512_bf16)", CPU flags no word list explains. The lines say
+    the instructions in words; summary.json's ``why`` keeps the flags for whoever compares
+    machines, and a parenthesis of words stays."""
+    from objrec.precision import Precision, Settled, precision_notes
+
+    int8 = "auto: this CPU has 8-bit dot-product instructions (avx512_vnni)"
+    no_bf16 = "auto: this CPU has no bfloat16 matrix instructions (amx_bf16, avx512_bf16)"
+    precision = Precision(body=Settled("int8", int8), head=Settled("fp32", no_bf16))
+    body, head = precision_notes(precision, "tiny_test")
+    assert body.endswith("(int8), auto: this CPU has 8-bit dot-product instructions")
+    assert head.endswith(
+        "in 32-bit floats (fp32), auto: this CPU has no bfloat16 matrix instructions"
+    )
+    assert precision.to_json()["why"] == int8 and precision.to_json()["head_why"] == no_bf16
+    words = "auto: this CPU has no 8-bit dot-product instructions (VNNI, ARM dot product)"
+    (body, _) = precision_notes(Precision(body=Settled("fp32", words), head=Settled("fp32", "")))
+    assert body.endswith(words)
+
+
 def test_train_says_that_an_int8_body_in_openvino_exports_otherwise_only_with_v(
     split_dir, tmp_path, monkeypatch, caplog
 ):

@@ -157,10 +157,24 @@ def own_weights(spec: BackboneSpec, weights: str | None) -> bool:
     return Path(weights).expanduser().resolve() in own
 
 
+def without_flags(why: str) -> str:
+    """``why`` without its closing parenthesis where it names only CPU flags
+    (:data:`INT8_DOT_PRODUCT`, :data:`BF16_MATRIX_FLAGS`: ``(avx512_vnni)``): the line a person
+    reads says "8-bit dot-product instructions" in words, ``summary.json``'s ``why`` keeps the
+    flags for whoever compares machines (newcomer63b)."""
+    start = why.rfind(" (")
+    named = why[start + 2 : -1].split(", ")
+    flags = set(INT8_DOT_PRODUCT) | set(BF16_MATRIX_FLAGS)
+    if start < 0 or not why.endswith(")") or not set(named) <= flags:
+        return why
+    return why[:start]
+
+
 def precision_notes(precision: Precision, backbone: str = "") -> list[str]:
     """What train says at start of the arithmetic body (of ``backbone``: one network or several,
-    :func:`backbones.network_words`) and head run in, and why (what an int8 body in OpenVINO
-    means for its export is logged: ``train.EXPORT_IN_OPENVINO``)."""
+    :func:`backbones.network_words`) and head run in, and why, the CPU's flags left out
+    (:func:`without_flags`; what an int8 body in OpenVINO means for its export is logged:
+    ``train.EXPORT_IN_OPENVINO``)."""
     body, head = precision.body, precision.head
     on = f" on {precision.engine}" if precision.engine is not None else ""
     used, trains = precision_words(body.used), precision_words(head.used)
@@ -170,8 +184,8 @@ def precision_notes(precision: Precision, backbone: str = "") -> list[str]:
     # asks for --precision fp32 reads "the head trains in bf16" and wonders whether fp32 took
     kept_as = "; its weights are kept in fp32" if head.used == "bf16" else ""
     return [
-        f"{network}, {kept} in {used}{on}, {body.why}",
-        f"the new head trains in {trains}, {head.why}{kept_as}",
+        f"{network}, {kept} in {used}{on}, {without_flags(body.why)}",
+        f"the new head trains in {trains}, {without_flags(head.why)}{kept_as}",
     ]
 
 

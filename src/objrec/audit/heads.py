@@ -98,7 +98,7 @@ def out_of_fold_probs(
     probs = np.zeros((len(labels), n_classes), dtype=np.float64)
     reduced = np.ascontiguousarray(features, dtype=np.float32)
     if reduces(features, config):  # seconds before the first head: said, not "0/5"
-        with reporter.task(f"reducing the features to {config.pca} dimensions (PCA)", None):
+        with reporter.task(f"reducing the features to {config.pca} dimensions", None):
             reduced = reduce(features, config)
     x, y = torch.from_numpy(reduced), torch.from_numpy(labels)
     with reporter.task("out-of-fold heads", len(splits)) as advance:
