@@ -228,6 +228,23 @@ def test_apply_plan_remember_keeps_a_plan_s_relabels_as_decisions_in_the_copy_ma
     assert f"{fixed}/split.json records no apply of {plan}, as it is now, to {data}" in err
 
 
+@pytest.mark.slow  # an apply-plan and a remember
+def test_remember_reads_a_digest_a_spreadsheet_capitalised_as_apply_plan_does(tmp_path):
+    """review65a L3: remember_plan looked a row's digest up as it came, so a digest a
+    spreadsheet had upper-cased (or padded) was warned of as "no longer in OUT" and its relabel
+    not remembered, though apply-plan itself read the same row (``follow.row_digest``)."""
+    from objrec.applying.remember import remember_plan
+    from objrec.audit.plan import write_plan
+
+    data, files, _, rows = sure_and_weak_flags(tmp_path)
+    digest = hash_file(data / files[0])
+    write_plan([rows[0] | {"digest": f" {digest.upper()} "}, rows[1]], plan := tmp_path / "p.csv")
+    apply_plan(data, plan, fixed := tmp_path / "fixed")
+    remembered = remember_plan(data, plan, fixed)
+    assert remembered.remembered == 1
+    assert read_reviewed(fixed) == {digest: ("dragonfly", "train/dragonfly/ant_0.png")}
+
+
 def sure_and_weak_flags(tmp_path):
     """A split of three ants, two flagged as dragonflies: one sure (the plan relabels it), one
     weak (left to review); the data folder, its train files, the flags and the plan's rows."""

@@ -96,7 +96,7 @@ def moved_by_hand(
         parts = Path(rel).parts
         alike.setdefault(parts[:at] + parts[at + 1 :], []).append(rel)
     for file in (f for f in missing if f not in found):
-        digest = _row_digest(plan[file])
+        digest = row_digest(plan[file])
         parts = Path(file).parts
         if digest and len(parts) > at + 1:
             same = alike.get(parts[:at] + parts[at + 1 :], [])
@@ -106,8 +106,10 @@ def moved_by_hand(
     return found | _renamed_by_hand(data, plan, rest, known - set(plan) - set(found.values()))
 
 
-def _row_digest(row: dict[str, str]) -> str:
-    """A plan row's ``digest`` as the audit writes it (:data:`DIGEST`), or ""."""
+def row_digest(row: dict[str, str]) -> str:
+    """A plan row's ``digest`` as the audit writes it (:data:`DIGEST`: lower case, a spreadsheet's
+    capitals and spaces taken off), or "" (one that is not a digest): one reading for every part
+    of apply-plan (``remember_plan`` read it as it came)."""
     digest = (row.get("digest") or "").strip().lower()
     return digest if DIGEST.fullmatch(digest) else ""
 
@@ -120,7 +122,7 @@ def _renamed_by_hand(
     files no row names) whose content digest is its row's, by the file index (which the audit
     filled). The plan's row was refused as naming a file not there, though it carries that
     digest."""
-    wanted = {digest: file for file in missing if (digest := _row_digest(plan[file]))}
+    wanted = {digest: file for file in missing if (digest := row_digest(plan[file]))}
     files = sorted(rel for rel in unnamed if (data / rel).is_file()) if wanted else []
     digests = indexed_digests(store_dir(), [data / rel for rel in files])
     return {wanted[d]: rel for rel, d in zip(files, digests, strict=True) if d in wanted}

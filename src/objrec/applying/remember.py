@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from objrec.applying.decisions import as_proposed
+from objrec.applying.follow import row_digest
 from objrec.applying.plan_file import PlanRead
 from objrec.data import SPLITS, is_split_folder
 from objrec.errors import ObjrecError
@@ -113,12 +114,13 @@ def _refuse_not_applied(data: Path, given: PlanRead, out: Path) -> None:
 
 
 def _row_digests(data: Path, rows: list[dict[str, str]]) -> list[str]:
-    """The content digest of each row's photo: the one the audit saw (the plan's ``digest``),
-    else that of the file the row names in ``data`` (from the file index), "" where neither."""
+    """The content digest of each row's photo: the one the audit saw (the plan's ``digest``, read
+    as the rest of apply-plan reads it: ``follow.row_digest``), else that of the file the row
+    names in ``data`` (from the file index), "" where neither."""
     from objrec.cache_folder import store_dir
     from objrec.store import indexed_digests
 
-    digests = [(row.get("digest") or "").strip() for row in rows]
+    digests = [row_digest(row) for row in rows]
     unknown = [i for i, d in enumerate(digests) if not d and (data / rows[i]["file"]).is_file()]
     read = indexed_digests(store_dir(), [data / rows[i]["file"] for i in unknown])
     for i, digest in zip(unknown, read, strict=True):
