@@ -2395,3 +2395,30 @@ def test_confused_with_is_never_read_from_an_evaluation_of_the_training_images(
     record |= {"seen_in_training": {"train": 12}}
     (trained_run / "eval-train" / "metrics.json").write_text(json.dumps(record))
     assert predict(trained_run, [image])[0].confused_with is None
+
+
+def test_predict_says_once_that_only_the_first_page_or_frame_of_some_images_was_answered(
+    tmp_path, trained_run, caplog
+):
+    """words64: check notes a multi-page TIFF or an animated GIF, whose first page or frame alone
+    is read, but predict answered it silently, as though the whole file was seen. It says so in
+    one warning naming how many and one of them; a plain photo and a one-frame GIF add nothing."""
+    folder = tmp_path / "new"
+    folder.mkdir()
+    pages = [make_image(colour, seed=i) for i, colour in enumerate([(200, 40, 40), (40, 40, 200)])]
+    pages[0].save(folder / "a_scan.tif", save_all=True, append_images=pages[1:])
+    pages[1].save(folder / "b_moving.gif", save_all=True, append_images=pages[:1])
+    pages[0].save(folder / "c_still.gif")
+    pages[1].save(folder / "d_photo.png")
+    with caplog.at_level("WARNING", "objrec"):
+        results = predict(trained_run, folder)
+    assert [r.error for r in results] == [None] * 4
+    said = [r.getMessage() for r in caplog.records if "pages or frames" in r.getMessage()]
+    assert said == [
+        f"2 images of several pages or frames ({folder / 'a_scan.tif'}, 2 pages, ...): only the "
+        "first page or frame of each is answered"
+    ]
+    caplog.clear()
+    with caplog.at_level("WARNING", "objrec"):
+        predict(trained_run, [folder / "c_still.gif", folder / "d_photo.png"])
+    assert not [r for r in caplog.records if "pages or frames" in r.getMessage()]

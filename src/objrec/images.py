@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
 from objrec.errors import ObjrecError
-from objrec.words import plural, some_of
+from objrec.words import plural, quoted, some_of
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -724,6 +724,24 @@ def frame_count(path: Path) -> int:
             return int(getattr(img, "n_frames", 1))
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
         return 1
+
+
+def first_pages_only(paths: Sequence[Path], used: str, shown: Callable[[Path], str] = str) -> str:
+    """One sentence of those of ``paths`` that hold several pages or frames (:func:`frame_count`),
+    their count and one named (``shown(path)``, as the command names its files), of which
+    ``used`` ("answered", "copied and trained on") only the first; "" where none does: a TIFF
+    scan's other pages, an animation's other frames, are read by no command, which ``check``
+    notes and the commands that read such a file say once a run (words64)."""
+    paged = [(path, n) for path in paths if (n := frame_count(path)) > 1]
+    if not paged:
+        return ""
+    path, n = paged[0]
+    pages = "pages" if path.suffix.lower() in (".tif", ".tiff") else "frames"
+    named = f"{quoted(shown(path))}, {n} {pages}" + (", ..." if len(paged) > 1 else "")
+    return (
+        f"{plural(len(paged), 'image')} of several pages or frames ({named}): only the first "
+        f"page or frame of each is {used}"
+    )
 
 
 def open_image(

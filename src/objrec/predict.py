@@ -29,6 +29,7 @@ from objrec.images import (
     IMAGE_EXTENSIONS,
     UnreadableImageError,
     broken_link_reason,
+    first_pages_only,
     has_utf8_name,
     is_broken_image_link,
     list_images,
@@ -370,8 +371,12 @@ def note_answers(
     run: Path, results: Sequence[Prediction], recognizer: Recognizer, digests: dict[str, str]
 ) -> None:
     """What predict notes of its answers once all are made: the images that are the run's own
-    (:func:`warn_of_own_images`, by the ``digests`` :func:`predict_all` took)."""
+    (:func:`warn_of_own_images`, by the ``digests`` :func:`predict_all` took), and those of
+    several pages or frames, whose first alone was answered (``images.first_pages_only``)."""
     warn_of_own_images(run, results, recognizer.meta.cache_dir, digests)
+    answered = [Path(r.path) for r in results if r.error is None and r.topk]
+    if paged := first_pages_only(answered, "answered"):
+        log.warning("%s", paged)
 
 
 def warn_of_own_images(
