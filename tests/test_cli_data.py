@@ -1824,6 +1824,25 @@ def test_check_notes_a_split_folders_class_with_too_few_training_images(capsys, 
 
 
 @pytest.mark.slow
+def test_check_and_explore_of_an_imbalanced_class_folder_advise_a_split_first(capsys, tmp_path):
+    """review65b L3: of a class folder of 50 photos and 1, explore and check advised `objrec
+    train PHOTOS --out RUN --balance weights`, which train refuses (PHOTOS is no split folder).
+    They give the split first, then train on it with --balance weights."""
+    photos = make_class_folder(tmp_path / "photos", per_class=50, classes=("red",))
+    make_class_folder(tmp_path / "one", per_class=1, classes=("blue",))
+    (tmp_path / "one" / "blue").rename(photos / "blue")
+    advice = (
+        f"splitting it (`objrec split {photos} data`) and training on that with `objrec train "
+        "data --out run --balance weights` weighs each class's loss"
+    )
+    code, out, _ = run(capsys, "check", photos, "--json")
+    (note,) = [p["message"] for p in json.loads(out)["problems"] if p["kind"] == "imbalanced"]
+    assert code == 0 and advice in note, note
+    code, out, _ = run(capsys, "explore", photos, "--out", tmp_path / "e", "--json")
+    assert code == 0 and any(advice in w for w in json.loads(out)["warnings"]), out
+
+
+@pytest.mark.slow
 def test_check_names_balance_weights_for_a_strongly_imbalanced_training_split(capsys, split_dir):
     """A training split of 50 images of red against 1 of blue: check notes it once, naming
     the option; at 49 to 1, as for Caltech-101's 27 to 1, it says nothing of it."""

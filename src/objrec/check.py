@@ -42,6 +42,7 @@ from objrec.data import (
     present_splits,
     read_key,
     refuse_run_folder,
+    split_then_balance,
     windows_unsafe,
 )
 from objrec.enough import FEWEST_WITHOUT_INTERVAL
@@ -800,7 +801,7 @@ def _note_imbalance(root: Path, counts: dict[str, int], split: bool, result: Che
     """The one note of a strong imbalance among the classes: of the readable images of a class
     folder, of the training images of a split folder (``split``); else, in a class folder, of
     classes of few images beside a large one (:func:`few_beside_many_hint`)."""
-    how = "`train(data, out=run, balance='weights')`"
+    how = "`train(data, out=run, balance='weights')`" if split else split_then_balance(root)
     hint = imbalance_hint(counts, "training image" if split else "image", how)
     if hint is None and not split:
         hint = few_beside_many_hint(counts)

@@ -346,6 +346,16 @@ one (benchmarks/README.md: valid loss 0.1611 against 0.1605, mean per-class top-
 95.15%), so such data is not nagged; a plant-pathology folder of 407 against 3 (136 to 1) is."""
 
 
+def split_then_balance(root: Path) -> str:
+    """How to weigh the classes' loss, said of the class folder ``root``: split it, then train on
+    the split (``train`` takes a split folder: a call of it on ``root`` itself, which check and
+    explore advised, would be refused)."""
+    return (
+        f"splitting it (`split_folder({str(root)!r}, 'data')`) and training on that with "
+        "`train('data', out='run', balance='weights')`"
+    )
+
+
 def imbalance_hint(counts: dict[str, int], images: str, how: str) -> str | None:
     """One sentence when the largest of ``counts`` (``images`` per class: "training image") is
     :data:`IMBALANCE_RATIO` times the smallest or more, naming ``how`` to weigh the classes' loss

@@ -17,6 +17,7 @@ from objrec.data import (
     imbalance_hint,
     is_split_folder,
     present_splits,
+    split_then_balance,
 )
 from objrec.errors import ObjrecError, on_ctrl_c
 from objrec.images import (
@@ -124,21 +125,26 @@ def explore(
     result.ignored = ignored_files(data, ignored, [path for _, _, path in listing], loose)
     if result.ignored:
         log.warning("%s", result.ignored.sentence())
-    warn_of_imbalance(result.counts)
+    warn_of_imbalance(result.counts, data)
     if out is not None:
         with writing_outputs(Path(out)), reporter.task("writing the tables and plots", None):
             write_exploration(result, Path(out), force)  # seconds: the plots of 100 classes
     return result
 
 
-def warn_of_imbalance(counts: pd.DataFrame) -> None:
+def warn_of_imbalance(counts: pd.DataFrame, data: Path) -> None:
     """One warning when the classes are strongly imbalanced (``data.imbalance_hint``): in the
-    training split of a split folder, in the whole of a class folder."""
+    training split of a split folder, in the whole of a class folder (``data``, which is split
+    before a train weighs its classes)."""
     split = "train" if "train" in counts.columns else "all"
     if split not in counts.columns:  # a split folder without train/
         return
     images = "training image" if split == "train" else "image"
-    how = "`train(data, out=run, balance='weights')`"
+    how = (
+        "`train(data, out=run, balance='weights')`"
+        if split == "train"
+        else split_then_balance(data)
+    )
     hint = imbalance_hint({str(k): int(v) for k, v in counts[split].items()}, images, how)
     if hint:
         log.warning("%s", hint)
