@@ -3143,3 +3143,23 @@ def test_a_copy_with_its_own_edge_masked_pairs_with_its_photo_alone(tmp_path):
                 facts.append(image_facts.image_facts(tmp_path / name))
         expected.append(group)
     assert dedup.groups_of(len(facts), dedup.split_pairs(facts)) == expected
+
+
+def test_split_says_once_that_only_the_first_page_or_frame_of_some_images_is_read(tmp_path):
+    """words64: check notes a multi-page TIFF or an animated GIF, whose first page or frame alone
+    is read, but split copied it into a split silently. Its warnings say so once, naming how
+    many and one, relative to the source folder; a folder without such files hears nothing."""
+    from objrec.split.result import split_warnings
+
+    src = make_class_folder(tmp_path / "src", per_class=8, classes=("red", "green"))
+    plain = split_folder(src, tmp_path / "plain")
+    assert plain.first_pages == "" and not [w for w in split_warnings(plain) if "pages" in w]
+    pages = [make_image((200, 40, 40), seed=90), make_image((40, 40, 200), seed=91)]
+    pages[0].save(src / "red" / "scan.tif", save_all=True, append_images=pages[1:])
+    pages[1].save(src / "green" / "moving.gif", save_all=True, append_images=pages[:1])
+    result = split_folder(src, tmp_path / "out")
+    sentence = (
+        "2 images of several pages or frames (green/moving.gif, 2 frames, ...): only the first "
+        "page or frame of each is read, for training and for every answer"
+    )
+    assert result.first_pages == sentence and sentence in split_warnings(result)

@@ -25,7 +25,7 @@ from objrec.config import SplitConfig, settings
 from objrec.data import require_split_folder
 from objrec.errors import ObjrecError, on_ctrl_c
 from objrec.grouping import burst_keys, join_groups, near_groups, read_groups
-from objrec.images import warned_once_per_file
+from objrec.images import first_pages_only, warned_once_per_file
 from objrec.outputs import takes_back_folders
 from objrec.paths import PathGiven
 from objrec.placement import assign
@@ -126,6 +126,15 @@ def _log_split(src: Path, out: Path, result: SplitResult, config: SplitConfig) -
     log_result_warnings(log, split_warnings(result))
 
 
+SPLIT_READS = "read, for training and for every answer"
+"""What becomes of the first page or frame of a split image (``images.first_pages_only``)."""
+
+
+def _relative(src: Path, path: Path) -> str:
+    """``path`` as the split's sentences name a file: relative to the source folder."""
+    return path.relative_to(src).as_posix()
+
+
 def _near_groups(
     files: dict[str, list[Path]],
     hashes: dict[Path, str],
@@ -185,6 +194,7 @@ def _plan(
     result.unreadable_files, result.ignored_files = source.unreadable, source.not_images
     result.too_large_files, result.no_decoder_files = source.too_large, source.no_decoder
     result.merged_classes = merged_classes(src, files)
+    result.first_pages = first_pages_only(sorted(hashes), SPLIT_READS, partial(_relative, src))
     require_train_and_valid(result, ratios)
     return (
         assignment,

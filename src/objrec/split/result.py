@@ -125,6 +125,10 @@ class SplitResult:
     """The labels a person settled that ``out/reviewed.csv`` carries (``reviewed``: from the
     source folder's, ``like``'s and the replaced split's), which an audit of ``out`` keeps; 0 in
     a dry run, which writes none."""
+    first_pages: str = ""
+    """One sentence of the images of several pages or frames (a TIFF's pages, an animation's
+    frames), whose first alone is read, naming how many and one (``images.first_pages_only``);
+    "" for none."""
     dry_run: bool = False
     """Whether the split was only planned (``split_folder(dry_run=True)``): every figure is the
     split's, and nothing was written in ``out``."""
@@ -266,6 +270,7 @@ def split_warnings(result: SplitResult, chosen_ratios: bool = False) -> list[str
     warnings += left_out_sentences(
         result.unreadable_files, result.too_large_files, result.no_decoder_files
     )
+    warnings += [result.first_pages] if result.first_pages else []
     if pairs := result.cross_class_duplicates:
         warnings.append(
             f"pictures in two classes that are the same or look alike ({plural(len(pairs), 'pair')}"
