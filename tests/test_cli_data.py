@@ -677,6 +677,33 @@ def test_check_on_one_class_folder_says_so_and_fails(capsys, tmp_path):
     assert code == 1 and f"{said}folder that contains" in " ".join(err.split())
 
 
+def test_check_wraps_its_lines_on_a_terminal_only(capsys, tmp_path, monkeypatch):
+    """review65b L5: check's lines (up to 420 characters) printed as one line each on a terminal
+    too, cut mid-word by it, where evaluate's and the warnings come wrapped at 96 characters.
+    On a terminal they are wrapped now, the later lines indented; on a pipe one line each, for
+    grep."""
+    import io
+
+    from rich.console import Console
+
+    import objrec.cli.data
+
+    photos = make_class_folder(tmp_path / "photos", per_class=3, classes=("red", "green"))
+    jpeg = io.BytesIO()
+    make_image((200, 30, 30), size=(64, 64)).save(jpeg, "JPEG")
+    (photos / "red" / "truncated.jpg").write_bytes(jpeg.getvalue()[: len(jpeg.getvalue()) // 2])
+    code, out, _ = run(capsys, "check", photos)
+    (line,) = [line for line in out.splitlines() if line.startswith("unreadable")]
+    assert code == 1 and len(line) > 96 and line.endswith("download leaves it)")  # a pipe
+    screen = io.StringIO()
+    terminal = Console(file=screen, force_terminal=True, width=100, soft_wrap=True)
+    monkeypatch.setattr(objrec.cli.data, "console", terminal)
+    assert main(["check", str(photos)]) == 1
+    lines = re.sub(r"\x1b\[[0-9;]*m", "", screen.getvalue()).splitlines()
+    assert max(map(len, lines)) <= 96 and lines[0].startswith("unreadable red/truncated.jpg")
+    assert lines[1].startswith("  ") and lines[-1].startswith("  "), lines  # what next, wrapped
+
+
 def test_check_of_one_class_folder_advises_no_split(capsys, tmp_path):
     """review65b L3: `check one` (one class folder of 8 photos) said one_class, "train refuses
     it", then "most classes have fewer than 11 photos (median 8): ... `objrec split one data70

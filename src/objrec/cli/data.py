@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +34,7 @@ from objrec.cli.options import (
     refuse_cache_inside,
 )
 from objrec.cli.output import (
+    WRAP_WIDTH,
     RichReporter,
     console,
     in_package,
@@ -649,13 +650,14 @@ def check(data: Path, cache_dir: Path | None, as_json: bool) -> None:
     if as_json:
         print_json(with_warnings(result.to_json(), logged))
     else:
-        for line in problem_lines(result.problems, data):
+        for line in problem_lines(result.problems, data, on_terminal):
             console.print(line, highlight=False)
-        console.print(check_summary(result))
+        console.print(on_terminal(check_summary(result)), markup=False, highlight=False)
         if result.split_record is not None:
-            console.print(split_record_line(result.split_record), markup=False, highlight=False)
+            said = on_terminal(split_record_line(result.split_record))
+            console.print(said, markup=False, highlight=False)
         if result.n_unreadable or left_out_folders(result) or result.split_refused:
-            console.print(check_next(result))
+            console.print(on_terminal(check_next(result)), markup=False, highlight=False)
     if result.unusable:
         sys.exit(1)
 
@@ -677,8 +679,9 @@ def check_run_folder(run: Path, as_json: bool) -> None:
         for p in result.problems:
             style = "red" if p.unusable else "yellow"
             said = p.message if p.message.startswith(p.path) else f"{p.path}: {p.message}"
-            console.print(f"[{style}]{p.kind}[/] {escape(printable(said))}", highlight=False)
-        console.print(run_check_summary(result), markup=False, highlight=False)
+            said = on_terminal(f"{p.kind} {printable(said)}")[len(p.kind) + 1 :]
+            console.print(f"[{style}]{p.kind}[/] {escape(said)}", highlight=False)
+        console.print(on_terminal(run_check_summary(result)), markup=False, highlight=False)
     if result.unusable:
         sys.exit(1)
 
@@ -704,11 +707,23 @@ def run_check_summary(result: RunCheck) -> str:
     )
 
 
-def problem_lines(problems: Sequence[Problem], data: Path) -> list[str]:
+def on_terminal(text: str) -> str:
+    """``text`` on lines a terminal shows whole, as the warnings on stderr are (``output.
+    on_stderr``: check's lines of up to 420 characters were cut mid-word by the terminal), when
+    stdout is one; as it is on a pipe or in a file, one line a problem for grep."""
+    if not console.is_terminal:
+        return text
+    return on_lines(text, width=max(40, min(WRAP_WIDTH, console.width - 1)))
+
+
+def problem_lines(
+    problems: Sequence[Problem], data: Path, wrap: Callable[[str], str] = str
+) -> list[str]:
     """check's lines, in rich markup: the unusable problems first, then the notes, each group
     of :func:`line_groups` one line (a Mac-copied folder of 24 photos printed 24
     ``ignored_hidden`` lines, 6,000 photos as many, the red lines among them and the summary
-    scrolled away); ``--json`` keeps one problem per file."""
+    scrolled away), ``wrap`` making its text lines a terminal shows whole (:func:`on_terminal`);
+    ``--json`` keeps one problem per file."""
     ordered = sorted(problems, key=lambda p: not p.unusable)  # stable: found order within each
     lines = []
     for group in line_groups(ordered):
@@ -718,6 +733,7 @@ def problem_lines(problems: Sequence[Problem], data: Path) -> list[str]:
             said = listed_line(group, data)
         else:
             said = f"{', '.join(in_folder(q.path, data) for q in group)}: {first.message}"
+        said = wrap(f"{first.kind} {said}")[len(first.kind) + 1 :]
         lines.append(f"[{style}]{first.kind}[/] {escape(said)}")  # never markup
     return lines
 
