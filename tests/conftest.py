@@ -392,7 +392,8 @@ def _server_events_level():
     levels = [logger.level for logger in loggers]
     yield
     for logger, level in zip(loggers, levels, strict=True):
-        logger.setLevel(level)
+        if logger.level != level:  # a level set clears every logger's cache: 0.035 ms each
+            logger.setLevel(level)
 
 
 @functools.cache
