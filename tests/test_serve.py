@@ -2540,3 +2540,29 @@ def test_serve_reads_the_mixed_pairs_again_after_an_evaluation_of_the_run_it_ser
     assert before.json()["confused_with"] is None
     expected = predict(trained_run, [image])[0].confused_with
     assert expected is not None and after.json()["confused_with"] == expected
+
+
+def test_serve_says_once_that_only_the_first_frame_of_an_upload_is_answered(
+    client, caplog, monkeypatch
+):
+    """words64: check notes a multi-page TIFF or an animated image, whose first page or frame
+    alone is read; serve answered such an upload silently. The server's log says so once, at the
+    first such upload, naming it; a plain PNG says nothing, a second animation nothing more."""
+    import threading
+
+    from objrec.serve import uploads
+
+    monkeypatch.setattr(uploads, "FIRST_PAGE_SAID", threading.Event())
+    frames = [make_image((200, 40, 40), size=(40, 32)), make_image((40, 40, 200), size=(40, 32))]
+    moving = io.BytesIO()
+    frames[0].save(moving, "GIF", save_all=True, append_images=frames[1:])
+    with caplog.at_level("WARNING", logger="objrec.serve"):
+        assert client.post("/predict", files={"file": ("still.png", png_bytes())}).is_success
+        for name in ("moving.gif", "again.gif"):
+            answered = client.post("/predict", files={"file": (name, moving.getvalue())})
+            assert answered.is_success
+    said = [r.getMessage() for r in caplog.records if "pages or frames" in r.getMessage()]
+    assert said == [
+        "the upload moving.gif holds 2 pages or frames: only the first page or frame of it, and "
+        "of any such upload after it, is answered"
+    ]

@@ -718,8 +718,15 @@ def frame_count(path: Path) -> int:
     cannot be counted (its decode says what is wrong)."""
     if path.suffix.lower() not in PAGED_EXTENSIONS:
         return 1
+    return frames_in(path)
+
+
+def frames_in(source: Path | bytes) -> int:
+    """How many pages or frames the image file ``source`` (a path, or its bytes: an upload)
+    holds, from its headers (an animated PNG's too); 1 where they cannot be counted."""
     try:
-        with warnings.catch_warnings(), Image.open(path) as img:
+        opened = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+        with warnings.catch_warnings(), opened as img:
             warnings.simplefilter("ignore")
             return int(getattr(img, "n_frames", 1))
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):

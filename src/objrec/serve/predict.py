@@ -32,6 +32,7 @@ from objrec.serve.uploads import (
     body_limit,
     decode_upload,
     log_request,
+    note_first_page,
     read_upload,
     return_freed_memory,
     upload_name,
@@ -255,6 +256,7 @@ def answer_upload(
     data = read_upload(file, name, max_upload_bytes)
     stop_if_left(left, "read")
     image = decode_upload(data, name, max_pixels, recognizer.draft)
+    note_first_page(data, name)
     stop_if_left(left, "decoded")
     pixels = image.width * image.height
     answered = {"filename": name, **answer_json(recognizer, image, topk, tta)}

@@ -9,6 +9,7 @@ import functools
 import logging
 import logging.config
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -18,7 +19,7 @@ from starlette.datastructures import Headers
 from starlette.datastructures import UploadFile as StarletteUploadFile
 from starlette.types import Scope
 
-from objrec.images import MAX_PIXELS_VARIABLE, UnreadableImageError, open_image
+from objrec.images import MAX_PIXELS_VARIABLE, UnreadableImageError, frames_in, open_image
 from objrec.prediction import base_name
 from objrec.serve.served import events
 from objrec.words import plural
@@ -245,6 +246,27 @@ def upload_name(filename: str | None) -> str:
     """The upload's base name (a client may send a whole path, either slash), as ``predict --json``
     names a file in ``filename``; ``upload`` when the client sent none."""
     return base_name(filename) or "upload"
+
+
+FIRST_PAGE_SAID = threading.Event()
+"""Set once this server process has said that an upload of several pages or frames has its
+first alone answered (:func:`note_first_page`): said once a server, not once an upload."""
+
+
+def note_first_page(data: bytes, name: str) -> None:
+    """One warning, the first time an upload holds several pages or frames (a TIFF's pages, an
+    animated GIF, WebP or PNG's frames; ``images.frames_in``), naming it: the first alone is
+    answered, as ``predict`` and ``split`` say of such files (words64). Uploads are not counted
+    once it is said."""
+    if FIRST_PAGE_SAID.is_set() or (n := frames_in(data)) <= 1:
+        return
+    FIRST_PAGE_SAID.set()
+    log.warning(
+        "the upload %s holds %d pages or frames: only the first page or frame of it, and of any "
+        "such upload after it, is answered",
+        name,
+        n,
+    )
 
 
 def decode_upload(data: bytes, name: str, max_pixels: int, draft: int):
