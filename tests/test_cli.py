@@ -1004,6 +1004,10 @@ WRONG_VALUES = {
         ["add", "{data}", "{photos}/red", "--dry-run"],
         "holds images but no class folders: name their class with --class",
     ),
+    "ratios too few": (  # click took --dry-run as the third: "'--dry-run' is not a number"
+        ["add", "{data}", "{photos}/red", "--class", "red", "--ratios", "0.5", "0.5", "--dry-run"],
+        "--ratios takes 3 values and was given 2, so it took --dry-run as one: give all 3",
+    ),
     "audit run no run": (
         ["audit", "{photos}", "--run", "{tmp}/afile.txt", "--out", "{tmp}/d"],
         "--run {tmp}/afile.txt is not an objrec checkpoint",

@@ -453,6 +453,27 @@ def greedy_note(exc: click.ClickException, args: Sequence[str]) -> str:
     return f"; {flag} takes every word after it up to the next option: give {name} before {flag}"
 
 
+def short_values_note(exc: click.ClickException, args: Sequence[str]) -> str:
+    """For an option of several values given too few (``--ratios 0.5 0.5 --dry-run``): click
+    took the next option as its last value and said only "'--dry-run' is not a number"."""
+    param = getattr(exc, "param", None)
+    if not isinstance(exc, click.BadParameter) or not isinstance(param, click.Option):
+        return ""
+    if param.nargs < 2:
+        return ""
+    at = next((n for n, arg in enumerate(args) if arg in param.opts), None)
+    if at is None:
+        return ""
+    taken = list(args[at + 1 : at + 1 + param.nargs])
+    word = next((w for w in taken if w.startswith("--")), None)
+    if word is None:
+        return ""
+    return (
+        f"; {args[at]} takes {param.nargs} values and was given {taken.index(word)}, so it took "
+        f"{word} as one: give all {param.nargs}"
+    )
+
+
 def dash_file_note(exc: click.ClickException, args: Sequence[str]) -> str:
     """For an unknown option that is a file here (``-photo5.jpg``, as a camera or an editor may
     name a copy): click reads it as options and says "no such option '-p'", never that it took
@@ -652,7 +673,7 @@ def usage_error(exc: click.ClickException, args: Sequence[str]) -> int:
     and its error came once a rank. Any other is said by each rank (``print_error``)."""
     same = isinstance(exc, FROM_THE_COMMAND_LINE) or type(exc) is click.UsageError
     if is_main_rank() or not same:
-        note = greedy_note(exc, args) + dash_file_note(exc, args)
+        note = greedy_note(exc, args) + dash_file_note(exc, args) + short_values_note(exc, args)
         command = invoked_command(args)
         named = f"objrec {command.name}" if command is not None else None
         print_error(usage_sentence(exc, named, note))
