@@ -383,6 +383,47 @@ def test_each_python_module_the_pages_run_is_installed_by_objrec_or_said_to_inst
     assert wrong == [] and "pytest" in provided
 
 
+def test_the_top_probability_cut_of_confidence_md_counts_what_it_says(
+    tmp_path, monkeypatch, capsys
+):
+    """newcomer64 (1): nothing said how to send an unsure answer to a person beyond "unknown", nor
+    how to choose a top-probability cut without the test split. docs/confidence.md's "Sending a
+    photo to a person when unsure" shows it; its code, run on answers shaped as predict --json's
+    (an error entry too), counts each side as it says."""
+    section = (
+        (ROOT / "docs" / "confidence.md")
+        .read_text()
+        .split("\n## Sending a photo to a person when unsure\n")[1]
+    )
+    (block,) = re.findall(r"(?s)```python\n(.*?)```", section.split("\n## ")[0])
+
+    def answer(path: str, top: str, prob: float, unknown: bool = False) -> dict:
+        topk = [{"class": top, "prob": prob}]
+        return {
+            "path": path,
+            "answer": "unknown" if unknown else top,
+            "unknown": unknown,
+            "topk": topk,
+        }
+
+    valid = [
+        answer("data/valid/watch/a.jpg", "watch", 0.99),
+        answer("data/valid/watch/b.jpg", "stapler", 0.75),  # a wrong bin below 0.8
+        answer("data/valid/stapler/c.jpg", "stapler", 0.85, unknown=True),
+        {"path": "data/valid/watch/d.jpg", "answer": None, "error": "cannot read image"},
+    ]
+    strangers = [answer("s/1.jpg", "watch", 1.0), answer("s/2.jpg", "watch", 0.6)]
+    (tmp_path / "valid.json").write_text(json.dumps(valid))
+    (tmp_path / "strangers.json").write_text(json.dumps(strangers))
+    monkeypatch.chdir(tmp_path)
+    exec(block, {})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[1:3] == [
+        "P 0.7: 1 of 3 of your photos to a person, 1 in a wrong bin; 1 of 2 strangers caught",
+        "P 0.8: 2 of 3 of your photos to a person, 0 in a wrong bin; 1 of 2 strangers caught",
+    ]
+
+
 def test_the_csv_files_section_reads_a_table_objrec_writes_as_it_shows(tmp_path, monkeypatch):
     """Every CSV objrec writes for a person starts with UTF-8's byte-order mark
     (``tables.CSV_ENCODING``), which Excel needs and Python's plain "utf-8" keeps in the first
