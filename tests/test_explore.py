@@ -364,6 +364,31 @@ def test_explore_warns_once_of_a_strongly_imbalanced_training_split(split_dir, c
     assert "`train(data, out=run, balance='weights')` weighs each class's loss" in hints[0]
 
 
+def test_explore_names_a_class_tested_on_few_photos_beside_a_large_one(split_dir, caplog):
+    """newcomer64 (5): a stapler of 18 photos beside 179 watches (10 to 1, under the 50 to 1 of
+    the imbalance warning and just under check's 10 to 1) was said by nothing until evaluate's
+    table gave it 75% on 4 test photos and the stricter threshold was refused for it. explore,
+    where the counts are first seen after split, names such a class and what it does to its
+    figures."""
+    with caplog.at_level("WARNING"):
+        explore(split_dir)
+    assert "few images beside" not in caplog.text  # 3 test images of each, none large
+    for split, n in (("train", 50), ("valid", 25), ("test", 25)):
+        red = sorted((split_dir / split / "red").iterdir())
+        for i in range(len(red), n):
+            (red[0].parent / f"copy_{i:03d}{red[0].suffix}").write_bytes(red[0].read_bytes())
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        explore(split_dir)
+    hints = [r.getMessage() for r in caplog.records if "few images beside" in r.getMessage()]
+    assert hints == [
+        "2 classes have few images beside red with 100 (8 to 1 at most): blue (6 training, 3 "
+        "test), green (6 training, 3 test); each test photo moves such a class's top-1 by 10 "
+        "points or more, the overall top-1 hides it, and it is the first said unknown (a "
+        "stricter threshold may be refused for it): more photos of it help most"
+    ]
+
+
 def contrast(a, b) -> float:
     """WCAG's contrast ratio of two matplotlib colours (1 to 21)."""
     import numpy as np

@@ -126,6 +126,8 @@ def explore(
     if result.ignored:
         log.warning("%s", result.ignored.sentence())
     warn_of_imbalance(result.counts, data)
+    if said := few_tested_words(result.counts):
+        log.warning("%s", said)
     if out is not None:
         with writing_outputs(Path(out)), reporter.task("writing the tables and plots", None):
             write_exploration(result, Path(out), force)  # seconds: the plots of 100 classes
@@ -148,6 +150,51 @@ def warn_of_imbalance(counts: pd.DataFrame, data: Path) -> None:
     hint = imbalance_hint({str(k): int(v) for k, v in counts[split].items()}, images, how)
     if hint:
         log.warning("%s", hint)
+
+
+FEW_TESTED_RATIO = 5
+"""How many times a small class's images the largest class of a split folder holds before
+``explore`` names it when its test split holds fewer than ``FEWEST_WITHOUT_INTERVAL`` of them
+(:func:`few_tested_words`). ``check``'s note of a class folder waits for 10 to 1
+(``check.FEW_BESIDE_RATIO``): a recycling line's stapler, 18 photos beside 179 watches (9.9 to
+1), was said by nothing until evaluate's table showed it 75% right on 4 test photos and the
+stricter threshold refused for it."""
+
+
+def few_tested_words(counts: pd.DataFrame) -> str | None:
+    """One sentence naming the classes of a split folder (``counts``: images per class and
+    split) whose test split holds fewer than ``FEWEST_WITHOUT_INTERVAL`` images while the largest
+    class holds :data:`FEW_TESTED_RATIO` times their images or more, and what that does to their
+    figures; None when there are none, or no test split."""
+    from objrec.enough import FEWEST_WITHOUT_INTERVAL
+    from objrec.words import plural, quoted
+
+    if "test" not in counts.columns:
+        return None
+    totals = counts.drop(columns="all", errors="ignore").sum(axis=1)
+    large = str(totals.idxmax())
+    tested = {str(name): int(n) for name, n in counts["test"].items()}
+    small = sorted(
+        (int(n), str(name))
+        for name, n in totals.items()
+        if 0 < tested[str(name)] < FEWEST_WITHOUT_INTERVAL and n * FEW_TESTED_RATIO <= totals[large]
+    )
+    if not small:
+        return None
+    train = counts["train"] if "train" in counts.columns else None
+    named = [
+        f"{quoted(name)} ({'' if train is None else f'{int(train[name])} training, '}"
+        f"{tested[name]} test)"
+        for _, name in small
+    ]
+    have = "has" if len(small) == 1 else "have"
+    return (
+        f"{plural(len(small), 'class', 'classes')} {have} few images beside {quoted(large)} "
+        f"with {int(totals[large]):,} ({totals[large] / small[0][0]:,.0f} to 1 at most): "
+        f"{some_of(named, quote=False)}; each test photo moves such a class's top-1 by 10 points "
+        "or more, the overall top-1 hides it, and it is the first said unknown (a stricter "
+        "threshold may be refused for it): more photos of it help most"
+    )
 
 
 def list_classes(
