@@ -443,13 +443,13 @@ def pairs_planted() -> list:
 @pytest.mark.slow  # 0.18-0.25 s on 2 loaded cores (0.12 s before the turned and trimmed)
 def test_the_pairs_of_some_images_are_all_pairs_holding_them():
     """hash_pairs, reframed_pairs, crop_pairs and split_pairs with ``rows`` measure those images
-    against all and give the rows all pairs give (a hash distance measured from the pair's first
-    image, as all pairs measure it: a mirror's hash is not its hash mirrored; a turned or trimmed
-    one either way); linked_pairs follows them to their whole groups."""
+    against all and give the rows all pairs give (a hash distance measured either way round, a
+    mirror's hash against the other's hash too: review65a L5, which paired 5 and 32; a turned or
+    trimmed one either way); linked_pairs follows them to their whole groups."""
     facts = pairs_planted()
     everything = dedup.split_pairs(facts)
     assert everything == [
-        *[(3, 31), (7, 33), (9, 34), (11, 35), (12, 38), (14, 26), (16, 27), (20, 39)],
+        *[(3, 31), (5, 32), (7, 33), (9, 34), (11, 35), (12, 38), (14, 26), (16, 27), (20, 39)],
         *[(28, 29), (31, 36)],
     ]
     some = ([], [32], [5, 32], [33], [3, 31, 34, 37], [35, 9, 39], [14, 29], range(0, 40, 3))
@@ -463,7 +463,7 @@ def test_the_pairs_of_some_images_are_all_pairs_holding_them():
             assert pairs.tolist() == [row for row in full.tolist() if holding & set(row[:2])]
         assert dedup.split_pairs(facts, rows) == [p for p in everything if holding & set(p)]
     assert dedup.linked_pairs(facts, [36]) == [(3, 31), (31, 36)]
-    assert dedup.linked_pairs(facts, [39, 32, 0]) == [(20, 39)]
+    assert dedup.linked_pairs(facts, [39, 32, 0]) == [(5, 32), (20, 39)]
     assert dedup.linked_pairs(facts, range(40)) == everything
 
 
@@ -549,8 +549,9 @@ def test_hash_pairs_are_every_pair_within_the_limit_measured_one_by_one():
         ]
         assert dedup.hash_pairs(facts, limit).tolist() == expected
         found[limit] = [(i, j) for i, j, _ in expected]
-    assert found[dedup.HASH_SPLIT] == [(1, 2), (5, 6), (7, 8), (12, 13), (14, 15)]  # not 10, 11
-    assert len(found[72]) == 6 and len(found[128]) == 592
+    # 10's mirror near 11's hash pairs them too: either way round (review65a L5)
+    assert found[dedup.HASH_SPLIT] == [(1, 2), (5, 6), (7, 8), (10, 11), (12, 13), (14, 15)]
+    assert len(found[72]) == 7 and len(found[128]) == 697  # 592 one way round
     assert dedup.hash_pairs(facts, dedup.HASH_SPLIT, rows=[2, 4, 13]).tolist() == [
         [1, 2, 24],
         [12, 13, 24],
@@ -745,3 +746,23 @@ def test_a_trimmed_hash_near_a_centre_crop_pairs_in_bulk_as_one_by_one():
             p for p in expected if set(rows) & set(p)
         ]
     assert dedup.split_pairs(facts) == [(1, 2), (3, 4)]
+
+
+def test_a_mirrored_copy_pairs_whichever_image_comes_first():
+    """review65a L5: ``hash_distance`` measured one image's hash against the other's hash and
+    mirrored hash only, so a mirrored copy whose own mirror's hash is near the other's hash paired
+    in one folder order and not the other, and split, add and a later audit could disagree on a
+    leak. Both orders pair now, by the function and by ``split_pairs``' matrix products."""
+    rng = np.random.default_rng(5)
+
+    def bits() -> int:
+        return int.from_bytes(rng.bytes(dedup.HASH_SIZE**2 // 8), "big")
+
+    near = bits()
+    a = image_facts.ImageFacts(64, 56, bits(), near, 30.0)
+    b = image_facts.ImageFacts(64, 56, near ^ 0b111, bits(), 30.0)  # b's hash: a's mirror's
+    assert int(a.phash ^ b.phash).bit_count() > dedup.HASH_SPLIT  # unalike as they are
+    assert dedup.hash_distance(a, b) == dedup.hash_distance(b, a) == 3
+    assert dedup.split_paired(a, b) and dedup.split_paired(b, a)
+    assert dedup.split_pairs([a, b]) == dedup.split_pairs([b, a]) == [(0, 1)]
+    assert dedup.split_pairs([a, b], rows=[1]) == dedup.split_pairs([b, a], rows=[1]) == [(0, 1)]

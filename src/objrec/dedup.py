@@ -193,20 +193,16 @@ def _hashes_near(
     h: np.ndarray, m: np.ndarray, index: np.ndarray, max_distance: int, all_rows: bool
 ):
     """Images ``i`` (of ``index``), ``j`` (of all) and their distance, for every pair within
-    ``max_distance`` bits, each pair measured from its lower index: that image's hash against the
-    other's hash and mirrored hash (not symmetric: a mirror's pHash is not its hash's bits
-    mirrored). ``all_rows``: every row is measured, so the pairs to lower indices are never
-    needed."""
+    ``max_distance`` bits (:func:`hash_distance`): their hashes, and each one's hash against the
+    other's mirrored hash, either way round (a mirror's pHash is not its hash's bits mirrored).
+    ``all_rows``: every row is measured, so the pairs to lower indices are never needed."""
     bits = h.shape[1]
     least = bits - 2 * max_distance  # a @ b at or above this: within max_distance bits
     at = [_at_least(h[index], h.T, least)]
-    r, c, s = _at_least(h[index], m.T, least)
-    after = c > index[r]
-    at.append((r[after], c[after], s[after]))
-    if not all_rows:
-        r, c, s = _at_least(m[index], h.T, least)  # the other's hash against our mirror's
-        before = c < index[r]
-        at.append((r[before], c[before], s[before]))
+    for mine, theirs in ((h, m), (m, h)):  # our hash against their mirror's, and the reverse
+        r, c, s = _at_least(mine[index], theirs.T, least)
+        other = (c > index[r]) | ((c < index[r]) & (not all_rows))
+        at.append((r[other], c[other], s[other]))
     r, c, s = (np.concatenate(parts) for parts in zip(*at, strict=True))
     order = np.lexsort((-s, c, r))  # each pair's nearest first
     r, c, s = r[order], c[order], s[order]
@@ -429,11 +425,10 @@ def _passes(total: int, on_row: Callable[[int, int], None] | None) -> Callable[[
 
 
 def split_paired(a: ImageFacts, b: ImageFacts) -> bool:
-    """Whether ``split_pairs`` pairs ``a`` with ``b`` where ``a`` comes first: whole hashes within
-    ``HASH_SPLIT`` bits (``a``'s hash against ``b``'s and its mirror's: :func:`hash_distance`,
-    which is not symmetric; or either turned or trimmed: :func:`reframed_distance`, which is),
-    or a crop hash within ``CROP_SPLIT`` bits of the other's whole; never a nearly blank image
-    (:func:`hash_tells`)."""
+    """Whether ``split_pairs`` pairs ``a`` with ``b``, whichever comes first: whole hashes within
+    ``HASH_SPLIT`` bits (as they are or one mirrored: :func:`hash_distance`; or either turned or
+    trimmed: :func:`reframed_distance`), or a crop hash within ``CROP_SPLIT`` bits of the other's
+    whole; never a nearly blank image (:func:`hash_tells`)."""
     if not (hash_tells(a) and hash_tells(b)):
         return False
     if min(hash_distance(a, b), reframed_distance(a, b)) <= HASH_SPLIT:
@@ -555,7 +550,15 @@ def pair_key(i: int, j: int) -> tuple[int, int]:
 
 
 def hash_distance(a: ImageFacts, b: ImageFacts) -> int:
-    return min(int(a.phash ^ b.phash).bit_count(), int(a.phash ^ b.phash_mirror).bit_count())
+    """Bits between two images' whole hashes, as they are or one of them mirrored, either way
+    round: a mirror's pHash is not its hash's bits mirrored, so ``a``'s hash against ``b``'s
+    mirror and ``a``'s mirror against ``b``'s hash differ, and taking one of them paired a
+    mirrored copy in one folder order and not the other (review65a L5)."""
+    return min(
+        int(a.phash ^ b.phash).bit_count(),
+        int(a.phash ^ b.phash_mirror).bit_count(),
+        int(a.phash_mirror ^ b.phash).bit_count(),
+    )
 
 
 def crop_distance(a: ImageFacts, b: ImageFacts) -> int:

@@ -2,15 +2,16 @@
 
 ``dedup.split_pairs`` compares every image with every other, quadratic in their number: 60,000
 images took 6 to 12 minutes of CPU, on every split of the folder (``benchmarks/README.md``).
-Whether two images pair depends on their image facts alone, kept by content digest, and, for a
-mirrored copy, on which of the two comes first (``dedup.split_paired``). So the image facts store
-(``facts.sqlite`` in the cache folder) also keeps each set of images compared with each other
-(``pair_sets``; their digests in ``pair_members``) and every pair either order of its two images
-could pair (``pair_found``: ``dedup.candidate_pairs``). A split takes the kept set that holds the
-most of its images, compares only its other images with all of them, decides each pair in its own
-order, and keeps its images as a set in turn. The pairs, and so the groups, are those comparing
-every pair gives. A changed file is a new digest, compared anew; ``objrec cache --clear`` and
-``--prune`` forget the sets with the facts, and a forgotten set is only measured again.
+Whether two images pair depends on their image facts alone, kept by content digest, whichever
+comes first (``dedup.split_paired``; before ``PAIRS_KEY``'s v3, a mirrored copy's on the order
+too). So the image facts store (``facts.sqlite`` in the cache folder) also keeps each set of
+images compared with each other (``pair_sets``; their digests in ``pair_members``) and every
+pair either order of its two images could pair (``pair_found``: ``dedup.candidate_pairs``). A
+split takes the kept set that holds the most of its images, compares only its other images with
+all of them, decides each pair, and keeps its images as a set in turn. The pairs, and so the
+groups, are those comparing every pair gives. A changed file is a new digest, compared anew;
+``objrec cache --clear`` and ``--prune`` forget the sets with the facts, and a forgotten set is
+only measured again.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np
 
 from objrec import dedup, facts_store, image_facts
 
-PAIRS_KEY = f"split{dedup.HASH_SPLIT} crop{dedup.CROP_SPLIT} turned trimmed v2 blank masked"
+PAIRS_KEY = f"split{dedup.HASH_SPLIT} crop{dedup.CROP_SPLIT} turned trimmed v3 blank masked"
 """What a kept set's pairs were decided by, beside the facts' own key (:func:`pairs_key`)."""
 MAX_SETS = 8
 """Sets kept, the most recently used: each is a folder's images (a split of each of 8 folders,
