@@ -36,7 +36,7 @@ def facts_of(folder: Path) -> list:
     from objrec import facts_store
     from objrec.cache_folder import default_cache_dir
     from objrec.file_index import hash_file
-    from objrec.images import list_images
+    from objrec.listing import list_images
 
     manifest = folder / "manifest.csv"
     if manifest.exists():

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import objrec.export.exporter as export
 from objrec.checkpoint import load_model
-from objrec.images import list_images
+from objrec.listing import list_images
 from objrec.quantize import calibration_set
 
 

@@ -40,7 +40,7 @@ Needs a store holding every feature of DATA and the int8 graph of the default bo
   imported once for both; a train imports it in that thread too.
 * ``listing``: the split's training and validation images listed as ``train`` lists them
   (``data.scan_class_folder``), sorted by each path's parts taken from a path made again from it
-  (``Path(path).parts``, before) and from the path itself (``images.path_order``, now); the
+  (``Path(path).parts``, before) and from the path itself (``listing.path_order``, now); the
   listings are checked equal.
 * ``class sample``: the default score's class sample of the training images' centre view
   (``feature_stream.class_sample``, 64 images a class by seeded keys) as before (each row a class
@@ -87,7 +87,7 @@ from objrec import (  # noqa: E402
     checkpoint,
     confidence,
     feature_stream,
-    images,
+    listing,
     resume_state,
     run_record,
     runs,
@@ -299,18 +299,18 @@ def run_files(prep, model, config: TrainConfig, data: Path):
 def listings(data: Path):
     """The split's train and valid images listed, each path's sort key made from a new path
     (before) and from the path itself (now)."""
-    now_order = images.path_order
+    now_order = listing.path_order
 
     def listed():
         train = scan_class_folder(data / "train")
         return train, scan_class_folder(data / "valid", train.classes)
 
     def before():
-        images.path_order = lambda path: Path(path).parts
+        listing.path_order = lambda path: Path(path).parts
         try:
             return listed()
         finally:
-            images.path_order = now_order
+            listing.path_order = now_order
 
     assert before() == listed(), "the listings differ"
     return before, listed

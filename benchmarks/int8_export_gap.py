@@ -27,8 +27,8 @@ from _sampling import SPLIT, SPLIT_HELP
 from objrec.checkpoint import load_model
 from objrec.export.check import PHOTO_BATCH, PHOTO_TOLERANCE, opened_images
 from objrec.export.exporter import export_checked
-from objrec.images import list_images
 from objrec.inference import Recognizer
+from objrec.listing import list_images
 from objrec.openvino_runtime import OpenVinoModel
 from objrec.runtime import OnnxModel
 

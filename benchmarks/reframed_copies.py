@@ -27,7 +27,7 @@ from pathlib import Path
 from PIL import Image, ImageOps
 
 from objrec import dedup, image_facts
-from objrec.images import list_images
+from objrec.listing import list_images
 
 
 def copies_of(image: Image.Image) -> dict[str, Image.Image]:

@@ -34,7 +34,7 @@ def make_split(
 ) -> Path:
     """Symlink the chosen classes and images into ``work/pool``, then split them with objrec."""
     from objrec.data import class_dirs
-    from objrec.images import list_images
+    from objrec.listing import list_images
     from objrec.split.recipe import split_folder
 
     names = [p.name for p in class_dirs(src) if p.name not in EXCLUDED]

@@ -27,7 +27,7 @@ from objrec import dedup, facts_store, image_facts
 from objrec.cache_folder import default_cache_dir
 from objrec.data import class_dirs
 from objrec.file_index import hash_file
-from objrec.images import list_images
+from objrec.listing import list_images
 
 THRESHOLDS = (16, 24, 32)
 

@@ -46,7 +46,8 @@ def read_medians(root: Path, folder: Path) -> dict:
     read and of make_table's part, with the images, views and files hashed."""
     from objrec.data import Sample
     from objrec.features import make_table
-    from objrec.images import image_formats, list_images
+    from objrec.images import image_formats
+    from objrec.listing import list_images
     from objrec.store import FeatureStore
 
     assert "HEIF" not in image_formats()

@@ -33,7 +33,7 @@ from objrec.audit.recipe import AuditConfig
 from objrec.data import Sample
 from objrec.features import feature_table
 from objrec.frozen import FrozenBody, PassSettings
-from objrec.images import list_images
+from objrec.listing import list_images
 from objrec.views import ViewSpec
 
 if TYPE_CHECKING:

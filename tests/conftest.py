@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from objrec import images
+from objrec import heif, images
 from objrec.config import TrainConfig
 from objrec.progress import Reporter
 from tests.preloaded import PreloadedPython
@@ -941,9 +941,10 @@ def unregister_heif(monkeypatch, installed: bool = True) -> None:
     for table in (Image.OPEN, Image.MIME):
         monkeypatch.delitem(table, "HEIF", raising=False)
     monkeypatch.setattr(Image, "ID", [name for name in Image.ID if name != "HEIF"])
-    monkeypatch.setattr(images, "_heif_registered", [], raising=False)
+    monkeypatch.setattr(heif, "_heif_registered", [], raising=False)
     if not installed:
-        monkeypatch.setattr(images, "_register_heif", lambda: False, raising=False)
+        monkeypatch.setattr(heif, "_register_heif", lambda: False, raising=False)
+        monkeypatch.setattr(heif, "heif_plugin_version", lambda: None, raising=False)
         monkeypatch.setattr(images, "heif_plugin_version", lambda: None, raising=False)
 
 

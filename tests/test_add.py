@@ -873,7 +873,7 @@ def test_a_heic_photo_whose_facts_were_kept_is_left_out_where_pillow_heif_cannot
     """Facts the cache kept of a HEIC photo while pillow-heif read it made add place it where
     pillow-heif is installed but cannot be used (check and predict refuse it there): add now
     leaves it out, saying why, as split and check do."""
-    from objrec import images
+    from objrec import heif
 
     from .conftest import save_heic, unregister_heif
 
@@ -881,7 +881,7 @@ def test_a_heic_photo_whose_facts_were_kept_is_left_out_where_pillow_heif_cannot
     save_heic(make_image((200, 40, 40)), new / "red" / "IMG_0001.HEIC")
     assert add_images(split_dir, new, dry_run=True).no_decoder_files == []
     unregister_heif(monkeypatch)  # installed (same version, same facts key) but cannot be used
-    monkeypatch.setattr(images, "_register_heif", lambda: False)
+    monkeypatch.setattr(heif, "_register_heif", lambda: False)
     result = add_images(split_dir, new, dry_run=True)
     assert result.no_decoder_files == ["red/IMG_0001.HEIC"]
     assert sum(result.counts["red"].values()) == 1

@@ -738,7 +738,7 @@ def test_a_file_removed_while_the_audit_runs_is_skipped_as_an_unreadable_one(
     refuses a row naming no file); as is one removed before the frozen pass (after the folder
     was listed), said once too."""
     import objrec.audit.recipe
-    from objrec.images import list_images
+    from objrec.listing import list_images
 
     data = plant(make_split(tmp_path / "data"))  # a wrong label, copies: findings to be in
     before, after = data / "train/red/red_01.png", data / "valid/blue/blue_02.png"

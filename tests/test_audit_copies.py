@@ -157,7 +157,7 @@ def test_all_facts_of_worker_processes_are_the_callers_own(tmp_path, monkeypatch
     import os
     import sys
 
-    from objrec import images
+    from objrec import warned
 
     paths = []
     for i in range(4):
@@ -172,7 +172,7 @@ def test_all_facts_of_worker_processes_are_the_callers_own(tmp_path, monkeypatch
     caplog.clear()
     monkeypatch.setattr("objrec.processes.PROCESS_MIN", 2)
     ticks: list[int] = []
-    with caplog.at_level("WARNING", "objrec"), images.warned_once_per_file():
+    with caplog.at_level("WARNING", "objrec"), warned.warned_once_per_file():
         found = image_facts.all_facts(paths * 2, lambda: ticks.append(1), workers=2)
     assert found == expected * 2 and len(ticks) == 2 * len(paths) and expected[-1].error
     said = [r.getMessage() for r in caplog.records]

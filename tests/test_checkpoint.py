@@ -572,7 +572,7 @@ def test_a_later_objrec_s_settings_are_warned_of_once_by_a_command_that_reads_th
     """report reads the checkpoint, then loads the model: each warned of the later objrec's head
     setting, so the page's log said it twice. Within one command (``warned_once_per_file``) a
     file's settings are warned of once."""
-    from objrec.images import warned_once_per_file
+    from objrec.warned import warned_once_per_file
 
     state, meta = read_checkpoint(trained_run)
     header = meta.to_json()

@@ -3253,7 +3253,7 @@ def test_a_loop_of_links_is_said_to_be_one_not_a_link_to_nothing(capsys, tmp_pat
     """`ln -s lp2 lp1; ln -s lp1 lp2`: check and split said "lp1 is a link to nothing", predict
     "a link to lp2, which is not there (moved or deleted since it was linked)", though lp2 is
     there."""
-    from objrec.images import broken_link_reason
+    from objrec.listing import broken_link_reason
 
     (tmp_path / "lp1").symlink_to("lp2")
     (tmp_path / "lp2").symlink_to("lp1")

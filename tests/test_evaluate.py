@@ -342,9 +342,9 @@ def test_the_runs_record_decides_and_an_unreadable_one_falls_back_to_the_folder(
 def test_a_run_without_its_record_is_said_once_a_command(split_dir, tmp_path, caplog):
     """`evaluate --unknown` of a run without seen_digests.csv said the same warning twice: once
     checking the unknown folder, once the evaluated images (review3-49 nit 3)."""
-    from objrec.images import warned_once_per_file
     from objrec.leakage import known_hashes
     from objrec.run_files import SEEN_RECORD
+    from objrec.warned import warned_once_per_file
 
     run = tmp_path / "run"
     (run / SEEN_RECORD).parent.mkdir()

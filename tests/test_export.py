@@ -745,7 +745,7 @@ def test_the_export_writes_a_script_that_gives_predict_s_answers_without_objrec(
     """A photographer copied a 62-line block from docs/export.md to run her model.onnx; the export
     now writes m_infer.py beside m.onnx, which runs with onnxruntime, numpy and Pillow only and
     prints the top classes of the photos given, as objrec predict gives them."""
-    from objrec.images import list_images
+    from objrec.listing import list_images
     from objrec.predict import predict
 
     result = export_model(trained_run, tmp_path / "out" / "m.onnx")
@@ -777,8 +777,8 @@ def test_the_script_s_json_answers_with_predict_s_keys_and_values(trained_run, s
     program reading one could not read the other. The same keys in the same order, with the same
     values, on real photos at a threshold kept with the run (the sidecar says when it was kept)
     that leaves one of them barely familiar, and on a file not there."""
-    from objrec.images import list_images
     from objrec.kept import keep_threshold
+    from objrec.listing import list_images
     from objrec.predict import predict
 
     photos = list_images(split_dir / "test")[:6]
@@ -1821,7 +1821,7 @@ def test_the_check_s_photos_cover_every_class_of_the_run_s_data_and_of_the_sampl
 
     from objrec.export.check import across_classes, check_photos
     from objrec.export.exporter import CHECK_PHOTOS
-    from objrec.images import list_images
+    from objrec.listing import list_images
     from objrec.quantize import calibration_set
 
     test = list_images(split_dir / "test")
@@ -1872,7 +1872,7 @@ def test_the_script_lists_a_folder_as_objrec_does(tmp_path):
     from PIL import Image
 
     from objrec.export import script as export_script
-    from objrec.images import SYSTEM_FOLDERS, list_images
+    from objrec.listing import SYSTEM_FOLDERS, list_images
 
     photos, elsewhere = tmp_path / "photos", tmp_path / "elsewhere"
     for name in ("a1.jpg", "sub/b.PNG", "@eaDir/a1.jpg", "__MACOSX/._a1.jpg", ".hidden/x.jpg"):
@@ -1897,7 +1897,7 @@ def test_the_script_leaves_out_unsaid_the_windows_files_objrec_never_lists(tmp_p
     objrec does, its lists written in by export from objrec's own."""
     from PIL import Image
 
-    from objrec import images
+    from objrec import listing
     from objrec.export import script as export_script
     from objrec.export.exporter import LEFT_OUT, script_text
     from objrec.predict import expand_paths
@@ -1914,7 +1914,7 @@ def test_the_script_leaves_out_unsaid_the_windows_files_objrec_never_lists(tmp_p
     lines = [line for line in script_text("m.onnx").splitlines() if line.startswith(LEFT_OUT)]
     written: dict = {}
     exec("\n".join(lines), written)  # the generated script's own lines
-    assert {name: written[name] for name in LEFT_OUT} == {n: getattr(images, n) for n in LEFT_OUT}
+    assert {name: written[name] for name in LEFT_OUT} == {n: getattr(listing, n) for n in LEFT_OUT}
 
 
 def test_the_script_lists_a_folder_s_broken_image_link_and_a_photo_named_twice_as_predict(tmp_path):
@@ -1947,7 +1947,8 @@ def test_the_script_lists_a_file_without_an_extension_that_is_an_image_as_objrec
     from PIL import Image
 
     from objrec.export import script as export_script
-    from objrec.images import _HEIF_BRANDS, _MAGIC, list_images
+    from objrec.heif import _HEIF_BRANDS
+    from objrec.listing import _MAGIC, list_images
 
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -2074,7 +2075,8 @@ def test_the_script_s_words_for_a_photo_it_cannot_read_are_objrec_s():
     writes objrec's into it (and the template's own copy is the same)."""
     from objrec.export import script as export_script
     from objrec.export.exporter import script_text
-    from objrec.images import _HEIF_BRANDS, IMAGE_ERRORS
+    from objrec.heif import _HEIF_BRANDS
+    from objrec.images import IMAGE_ERRORS
 
     assert export_script.ERRORS == IMAGE_ERRORS and export_script.HEIF_BRANDS == _HEIF_BRANDS
     written: dict = {}
@@ -2532,7 +2534,7 @@ def test_the_script_runs_an_int8_body_openvino_ran_in_openvino_with_objrec_s_ans
 
 
 SCRIPT_COPIES = [
-    ("objrec.images", "is_hidden", "is_hidden"),
+    ("objrec.listing", "is_hidden", "is_hidden"),
     ("objrec.images", "image_formats", "image_formats"),
     ("objrec.images", "first_scan_components", "first_scan_components"),
     ("objrec.meta", "typical_image", "typical_image"),
@@ -2545,9 +2547,9 @@ the script's reader."""
 
 SCRIPT_CONSTANTS = [
     ("objrec.images", "MAX_PIXELS", "MAX_PIXELS"),
-    ("objrec.images", "SYSTEM_FOLDERS", "SYSTEM_FOLDERS"),
-    ("objrec.images", "SYSTEM_FILES", "SYSTEM_FILES"),
-    ("objrec.images", "ZONE_MARK", "ZONE_MARK"),
+    ("objrec.listing", "SYSTEM_FOLDERS", "SYSTEM_FOLDERS"),
+    ("objrec.listing", "SYSTEM_FILES", "SYSTEM_FILES"),
+    ("objrec.listing", "ZONE_MARK", "ZONE_MARK"),
     ("objrec.data", "UNKNOWN", "UNKNOWN"),
     ("objrec.prediction", "NEAR_LINE", "NEAR_LINE"),
     ("objrec.words", "NAMED", "NAMED"),
@@ -2627,12 +2629,12 @@ def test_the_script_s_small_rewrites_answer_as_objrec_s_originals(tmp_path):
     """review62a C2: model_infer.py re-writes objrec's rules it cannot import; these had no test
     holding them to their originals: a name on one line of the answers (``cli.output.one_line``:
     control characters, bidi overrides, a newline, a byte not UTF-8), a CSV cell
-    (``tables.spreadsheet_cell``), which visible files are images (``images.is_image_file``; the
+    (``tables.spreadsheet_cell``), which visible files are images (``listing.is_image_file``; the
     script leaves hidden ones out before asking), the calibrated probabilities (``Recognizer``'s
     softmax of the logits over the temperature). The same inputs, the same answers."""
     from objrec.cli.output import CONTROL_CHARACTERS, one_line
     from objrec.export import script
-    from objrec.images import is_image_file, utf8_name
+    from objrec.listing import is_image_file, utf8_name
     from objrec.tables import spreadsheet_cell
 
     names = ["cat.jpg", "a\x1b[2Jb.png", "photo\u202egpj.exe", "two\nlines.jpg", "caf\udce9.jpg"]
@@ -2711,7 +2713,7 @@ def test_the_script_s_image_rules_are_objrec_s(monkeypatch):
     file's kind, a file's name) answer as objrec's on a few inputs (review57b M7)."""
     from PIL import Image
 
-    from objrec import images
+    from objrec import heif, images
     from objrec.export import script
     from objrec.prediction import base_name
     from objrec.thresholds import resting_words
@@ -2724,7 +2726,7 @@ def test_the_script_s_image_rules_are_objrec_s(monkeypatch):
     for exc in (Image.DecompressionBombError(bomb), ValueError("no count")):
         assert script.bomb_reason(exc, 1000) == images.bomb_reason(exc, 1000)
     for head in (b"\0\0\0\x18ftypheic", b"\0\0\0\x18ftypavif", b"\xff\xd8\xff\xe0", b""):
-        assert script.heif_kind(head) == (images.heif_kind(head) or None)
+        assert script.heif_kind(head) == (heif.heif_kind(head) or None)
     for path in ("cat.jpg", "photos/cat.jpg", "C:\\Users\\me\\cat.jpg"):
         assert script.base_name(path) == base_name(path)
     for n in (1, 36, 100, 1542):

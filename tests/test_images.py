@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from objrec import images
+from objrec import images, warned
 from objrec.file_index import hash_file
 from objrec.image_facts import all_facts
-from objrec.images import UnreadableImageError, image_size, is_image_file, list_images, open_image
+from objrec.images import UnreadableImageError, image_size, open_image
+from objrec.listing import is_image_file, list_images
 
 from .conftest import EPS, fake_ghostscript, make_image, make_large_image, save_heic
 
@@ -453,10 +454,10 @@ def test_a_name_that_is_not_utf8_is_warned_about_once_per_block(tmp_path, caplog
     def twice():
         assert list_images(tmp_path) == list_images(Path(os.path.relpath(tmp_path))) == []
 
-    with_block = images.warned_once_per_file()(twice)
+    with_block = warned.warned_once_per_file()(twice)
     assert warnings_from(with_block) == 1
     assert warnings_from(with_block) == 1  # a later call is warned again: nothing leaks
-    assert warnings_from(lambda: images.warned_once_per_file()(with_block)()) == 1  # nested: shared
+    assert warnings_from(lambda: warned.warned_once_per_file()(with_block)()) == 1  # nested: shared
     assert warnings_from(twice) == 2  # outside any block (a thread of its own): each listing
 
 
@@ -469,7 +470,7 @@ def test_damaged_exif_is_warned_about_once_naming_the_file_not_by_pillow(tmp_pat
     exif[0x0112], exif[0x010F] = 6, "Canon" * 10  # the orientation, and a value stored apart
     path = tmp_path / "damaged.jpg"
     make_image((200, 40, 40)).save(path, exif=exif.tobytes()[:keep])
-    once = images.warned_once_per_file()
+    once = warned.warned_once_per_file()
     with warnings.catch_warnings(record=True) as pillow, caplog.at_level("WARNING", "objrec"), once:
         open_image(path), open_image(path, draft_size=16), image_size(path)
         all_facts([path] * 3)
@@ -479,16 +480,16 @@ def test_damaged_exif_is_warned_about_once_naming_the_file_not_by_pillow(tmp_pat
 
 
 def test_held_warnings_are_logged_where_they_are_given_once_per_file(tmp_path, caplog):
-    """A worker process holds its warnings back (``images.held_warnings``) for its caller to
+    """A worker process holds its warnings back (``warned.held_warnings``) for its caller to
     give: nothing is logged in the block, and the caller's own once-per-file memory applies."""
     path = tmp_path / "a.jpg"
-    with caplog.at_level("WARNING", "objrec"), images.warned_once_per_file():
-        with images.held_warnings() as held:
-            images.warn_once("exif", path, "%s: damaged EXIF data", path)
-            images.warn_once("exif", path, "%s: damaged EXIF data", path)
+    with caplog.at_level("WARNING", "objrec"), warned.warned_once_per_file():
+        with warned.held_warnings() as held:
+            warned.warn_once("exif", path, "%s: damaged EXIF data", path)
+            warned.warn_once("exif", path, "%s: damaged EXIF data", path)
         assert caplog.records == [] and len(held) == 2
         for kind, where, message, args in held:
-            images.warn_once(kind, where, message, *args)
+            warned.warn_once(kind, where, message, *args)
     assert [r.getMessage() for r in caplog.records] == [f"{path}: damaged EXIF data"]
 
 

@@ -1043,7 +1043,7 @@ def test_predict_csv_names_a_file_whose_name_is_not_utf8_escaped(tmp_path):
     why it is not read, and prints its name escaped; --csv ended in a traceback
     (UnicodeEncodeError: surrogates not allowed) and wrote no table. The name is written as
     printed, its byte escaped."""
-    from objrec.images import BAD_NAME
+    from objrec.listing import BAD_NAME
     from objrec.predict import Prediction
     from objrec.predict_outputs import write_csv
 

@@ -559,7 +559,7 @@ def test_many_ignored_files_are_named_a_few_of_each_kind_then_counted():
     """Thousands of sidecar files made no line of thousands of names: five of each kind, then
     how many more, and where every one is named. --json's `kinds` listed every file with its
     kind (2,000 entries here): now each kind's count, its first five and how many more."""
-    from objrec.images import IGNORED_NAMED, ignored_files
+    from objrec.listing import IGNORED_NAMED, ignored_files
 
     root = Path("/photos")
     ignored = [root / "red" / f"{i:04d}.xmp" for i in range(2000)] + [root / "red" / "a.txt"]
@@ -682,7 +682,7 @@ def test_a_heic_photo_whose_facts_were_kept_is_left_out_where_pillow_heif_cannot
     the cache held from a split made while pillow-heif read them, while check called them
     unusable (and predict refused them): a kept fact no longer makes an unreadable file usable,
     so split leaves it out, saying why, as check does."""
-    from objrec import images
+    from objrec import heif
     from objrec.check import check_folder
 
     from .conftest import save_heic, unregister_heif
@@ -691,7 +691,7 @@ def test_a_heic_photo_whose_facts_were_kept_is_left_out_where_pillow_heif_cannot
     read = split_folder(image_folder, tmp_path / "read")
     assert read.unreadable_files == []
     unregister_heif(monkeypatch)  # installed (same version, same facts key) but cannot be used
-    monkeypatch.setattr(images, "_register_heif", lambda: False)
+    monkeypatch.setattr(heif, "_register_heif", lambda: False)
     result = split_folder(image_folder, tmp_path / "unread")
     assert result.no_decoder_files == ["red/IMG_0001.HEIC"]
     assert sum(result.counts["red"].values()) == sum(read.counts["red"].values()) - 1
@@ -1282,7 +1282,7 @@ def test_a_linked_split_whose_source_image_is_gone_says_so(
     left out of every listing in silence (train and evaluate had an image fewer; check only
     noted 'a broken link, ignored'). It is named now, with what it linked to, as check names it."""
     from objrec.check import check_folder
-    from objrec.images import list_images
+    from objrec.listing import list_images
 
     out = tmp_path / "out"
     split_folder(image_folder, out, seed=0, mode="link")

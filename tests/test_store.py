@@ -1617,7 +1617,7 @@ def test_a_heic_photos_stored_rows_are_not_read_where_pillow_heif_cannot_decode_
     """The store's key leaves pillow-heif out, so train, evaluate and predict read a HEIC photo's
     rows where pillow-heif is installed but unusable, while check (and computing) refuse it: now
     the readers refuse it with computing's reason, and the rows stay for when it works again."""
-    from objrec import images
+    from objrec import heif
 
     from .conftest import save_heic, unregister_heif
 
@@ -1629,7 +1629,7 @@ def test_a_heic_photos_stored_rows_are_not_read_where_pillow_heif_cannot_decode_
     assert feature_table(body, samples, VIEW).ok.sum() == 5
     with monkeypatch.context() as gone:
         unregister_heif(gone)  # installed (same version, same key) but cannot be used
-        gone.setattr(images, "_register_heif", lambda: False)
+        gone.setattr(heif, "_register_heif", lambda: False)
         table = feature_table(body, samples, VIEW)
         stored = stored_tables(body, samples, [VIEW])
     reason = "IMG_0001.HEIC: cannot read image (a HEIC image, which needs pillow-heif"
@@ -1643,7 +1643,7 @@ def heic_table_reads(tmp_path, monkeypatch, forget_kinds: bool) -> list[tuple[in
     """A folder of 4 PNGs and a HEIC photo, stored with pillow-heif, then read twice where it
     cannot be used (``forget_kinds``: the store's kinds removed between, as a store written
     before they were kept): each read's readable images and files whose first bytes it read."""
-    from objrec import images
+    from objrec import heif, images
 
     from .conftest import save_heic, unregister_heif
 
@@ -1660,7 +1660,7 @@ def heic_table_reads(tmp_path, monkeypatch, forget_kinds: bool) -> list[tuple[in
         images, "_head", lambda path, head=images._head: heads.append(path) or head(path)
     )
     unregister_heif(monkeypatch)
-    monkeypatch.setattr(images, "_register_heif", lambda: False)
+    monkeypatch.setattr(heif, "_register_heif", lambda: False)
     reads = []
     for _ in range(2):
         table = feature_table(body, samples, VIEW)
@@ -1723,7 +1723,7 @@ def test_a_heic_photo_refused_while_pillow_heif_failed_to_load_is_decoded_once_i
 ):
     """Its reason was remembered under pillow-heif's version (installed, but failing to load),
     the same once it loads again: the photo stayed unreadable to train while check read it."""
-    from objrec import images
+    from objrec import heif
 
     from .conftest import save_heic, unregister_heif
 
@@ -1734,8 +1734,8 @@ def test_a_heic_photo_refused_while_pillow_heif_failed_to_load_is_decoded_once_i
     body = FrozenBody(TinyBody(), DATA.input_size, FeatureCache(tmp_path / "cache"), "torch")
     unregister_heif(monkeypatch)  # installed, not yet registered
     with monkeypatch.context() as broken:
-        broken.setattr(images, "_register_heif", lambda: False)
-        broken.setattr(images, "_heif_registered", [])  # this process's answer, not kept
+        broken.setattr(heif, "_register_heif", lambda: False)
+        broken.setattr(heif, "_heif_registered", [])  # this process's answer, not kept
         first = feature_table(body, samples, VIEW)
     assert first.ok.sum() == 4 and "needs pillow-heif" in first.errors[0]
     again = feature_table(body, samples, VIEW)

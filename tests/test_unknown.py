@@ -902,8 +902,8 @@ def test_a_threshold_kept_for_an_earlier_model_is_warned_of_once_per_command(tmp
     threshold now, then loading the model) and warned twice of one kept for an earlier model:
     within one command (a :func:`warned_once_per_file` block) it is said once; a later command
     says it again."""
-    from objrec.images import warned_once_per_file
     from objrec.kept import keep_threshold, read_kept
+    from objrec.warned import warned_once_per_file
 
     from .conftest import fake_checkpoint
 

@@ -148,12 +148,12 @@ def read_exif(path: Path, head: bytes, data: bytes | None = None) -> tuple[Image
 
 def checked_time(path: Path, data: bytes | None = None) -> tuple[CameraTime | None, bool]:
     """:func:`exif_time` of ``path`` (from ``data``, its bytes, where they were read already),
-    and whether it was read: one not read is warned of once per file (``images.warn_once``) and
+    and whether it was read: one not read is warned of once per file (``warned.warn_once``) and
     is in no burst this time, read again by the next command."""
     try:
         return (exif_time(path) if data is None else exif_time(path, data)), True
     except TimeUnread as exc:
-        from objrec.images import warn_once
+        from objrec.warned import warn_once
 
         message = "%s: its camera time could not be read (%s): in no burst this time"
         warn_once("camera time", path, message, path, exc)

@@ -28,8 +28,8 @@ from objrec.cache_folder import (
     refuse_unmakeable_cache_folder,
 )
 from objrec.errors import FULL_DISK, on_ctrl_c
-from objrec.images import list_images
 from objrec.leftovers import remove_leftovers
+from objrec.listing import list_images
 from objrec.locks import locked
 from objrec.paths import PathGiven
 from objrec.store import (

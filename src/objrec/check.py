@@ -47,15 +47,14 @@ from objrec.data import (
 )
 from objrec.enough import FEWEST_WITHOUT_INTERVAL
 from objrec.errors import ObjrecError, on_ctrl_c, strict_refusal
-from objrec.images import (
+from objrec.images import UnreadableImageError, frame_count
+from objrec.listing import (
     BAD_FOLDER_NAME,
     BAD_NAME,
     RAW_EXTENSIONS,
     SIDECAR_EXTENSIONS,
     SYSTEM_FOLDERS,
-    UnreadableImageError,
     broken_link_reason,
-    frame_count,
     has_utf8_name,
     is_gone_folder,
     is_hidden,
@@ -96,8 +95,8 @@ class Problem:
     folder checked, laid out as ``train/ val/ test/`` of class folders) or imbalanced (the
     largest class 50 times the smallest or more: ``data.imbalance_hint``; else, in a class
     folder, classes of few images beside a large one: ``few_beside_many_hint``); raw_files and
-    sidecar_files: one note of all the camera RAW files (``images.RAW_EXTENSIONS``), or of all
-    the sidecar files (``images.SIDECAR_EXTENSIONS``), of the class folders, at the folder
+    sidecar_files: one note of all the camera RAW files (``listing.RAW_EXTENSIONS``), or of all
+    the sidecar files (``listing.SIDECAR_EXTENSIONS``), of the class folders, at the folder
     checked; blank_images: one note of all the nearly blank images (a camera's black failure
     frames), at the folder checked; tiny_images: one note of all the images a few pixels a side
     (``TINY_SIDE``), at the folder checked; paged_images: one note of all the images of several

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from objrec.data import SPLITS, class_dirs, class_of_folder
-from objrec.images import list_images
 from objrec.leakage import DIGEST, rows_after
+from objrec.listing import list_images
 from objrec.progress import Reporter, passes_from_first_step
 from objrec.run_files import CLASSES_RECORD
 

@@ -176,7 +176,7 @@ def known_settings(
     """The settings of ``saved`` (a config's JSON object, ``what`` in the file ``source``) that
     ``cls`` has fields for. A key it has none for, one a later objrec added, is ignored with a
     warning naming it and the file, so the file still loads here (``retired``, one an earlier
-    objrec wrote, without one), once per command (``images.warn_once``: report reads the
+    objrec wrote, without one), once per command (``warned.warn_once``: report reads the
     checkpoint, then loads the model); a field without a default that is missing, or ``saved``
     not a JSON object, is refused in a sentence."""
     if not isinstance(saved, Mapping):
@@ -184,7 +184,7 @@ def known_settings(
     names = [f.name for f in fields(cls)]
     unknown = sorted(set(map(str, saved)) - set(names) - set(retired))
     if unknown:
-        from objrec.images import warn_once
+        from objrec.warned import warn_once
 
         warn_once(
             f"later {what}",

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from objrec.images import path_order
+from objrec.listing import path_order
 
 COPY_MARKS = (
     re.compile(r"copy(?: \(\d+\))? of (.+)", re.IGNORECASE),

@@ -20,7 +20,7 @@ from pathlib import Path
 from objrec.data import class_folders, class_of_folder
 from objrec.errors import ObjrecError
 from objrec.evaluation_metrics import EvaluationRecord, read_record
-from objrec.images import list_images
+from objrec.listing import list_images
 from objrec.model_file import model_digest
 from objrec.outputs import json_dict
 from objrec.run_files import checkpoint_file

@@ -12,12 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from objrec.errors import ObjrecError, UsageRefused
-from objrec.images import (
-    is_hidden,
-    is_image_file,
-    is_link_loop,
-    list_images,
-)
+from objrec.listing import is_hidden, is_image_file, is_link_loop, list_images
 from objrec.run_files import BEST, LAST, model_gone
 from objrec.words import close_match, grouped, joined, plural, quoted, some_of
 
@@ -115,7 +110,7 @@ def run_checkpoint(root: Path) -> str | None:
 
 def class_dirs(root: Path) -> list[Path]:
     """The visible sub-folders of ``root`` (links to folders too; not ``__MACOSX`` and the other
-    ``images.SYSTEM_FOLDERS``), sorted by name.
+    ``listing.SYSTEM_FOLDERS``), sorted by name.
 
     A link back to ``root`` or a folder above it is left out with a warning (it would loop); a run
     folder is refused (:func:`refuse_run_folder`).

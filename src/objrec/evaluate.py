@@ -74,11 +74,7 @@ from objrec.features import (
 from objrec.frozen import Probe
 from objrec.grouping import facts_and_time, keep_in, keep_measured
 from objrec.image_facts import ImageFacts
-from objrec.images import (
-    UnreadableImageError,
-    open_image,
-    warned_once_per_file,
-)
+from objrec.images import UnreadableImageError, open_image
 from objrec.inference import Answers, Recognizer
 from objrec.kept import KeptThreshold, keep_recommended, recommended_threshold
 from objrec.labels import unknown_images
@@ -120,6 +116,7 @@ from objrec.renames import renamed_arguments, renamed_attribute
 from objrec.tables import write_table
 from objrec.thresholds import accuracy_at_threshold
 from objrec.untaught import flag_untaught, refuse_none_taught, untaught_images
+from objrec.warned import warned_once_per_file
 from objrec.words import NAMED, grouped, joined, plural, with_distinct
 
 log = logging.getLogger(__name__)

@@ -20,14 +20,8 @@ from objrec.data import (
     split_then_balance,
 )
 from objrec.errors import ObjrecError, on_ctrl_c
-from objrec.images import (
-    IgnoredFiles,
-    UnreadableImageError,
-    ignored_files,
-    image_size,
-    list_images,
-    warned_once_per_file,
-)
+from objrec.images import UnreadableImageError, image_size
+from objrec.listing import IgnoredFiles, ignored_files, list_images
 from objrec.outputs import (
     EXPLORE_FILES,
     prepare_output_dir,
@@ -41,6 +35,7 @@ from objrec.progress import Reporter, or_silent
 from objrec.renames import renamed_attribute
 from objrec.split.source import loose_files
 from objrec.tables import write_table
+from objrec.warned import warned_once_per_file
 from objrec.words import some_of
 
 log = logging.getLogger(__name__)

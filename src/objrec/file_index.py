@@ -30,7 +30,8 @@ from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from objrec.cache_folder import SQLITE_BUGS, database_error
 from objrec.errors import ObjrecError
-from objrec.images import file_head, heif_kind
+from objrec.heif import heif_kind
+from objrec.images import file_head
 
 DIGEST_CHARS = 32  # 128 bits of SHA-256, in hex
 HASH_CHUNK = 1 << 20
@@ -50,7 +51,7 @@ def hash_file(path: Path) -> str:
 def hash_file_and_kind(path: Path) -> tuple[str, str]:
     """The SHA-256 of a file's bytes (hex, whole: the file index keeps it so, for a split's
     manifest; :func:`hash_file` cuts it to the store's digest), and the kind of image its first
-    bytes say (``images.heif_kind``: HEIC, HEIF, AVIF or ""), read with them."""
+    bytes say (``heif.heif_kind``: HEIC, HEIF, AVIF or ""), read with them."""
     digest, head = hashlib.sha256(), b""
     with open(path, "rb") as f:
         while chunk := f.read(HASH_CHUNK):
@@ -297,7 +298,7 @@ class FirstRead:
     sha256: str
     """The SHA-256 of the bytes read (whole, hex)."""
     kind: str
-    """Their kind of image (``images.heif_kind``)."""
+    """Their kind of image (``heif.heif_kind``)."""
 
 
 def read_first(path: Path) -> tuple[bytes, FirstRead]:
@@ -610,14 +611,14 @@ class FileIndex:
             )
 
     def _keep_kinds(self, kinds: dict[str, str]) -> None:
-        """Keep each content digest's kind of image (``images.heif_kind``), read from its file's
+        """Keep each content digest's kind of image (``heif.heif_kind``), read from its file's
         first bytes: :meth:`digests` those of the files it hashes, :meth:`image_kinds` those of
         the images hashed before kinds were kept."""
         self.db.executemany("INSERT OR IGNORE INTO kinds VALUES (?,?)", kinds.items())
 
     @index_errors
     def image_kinds(self, paths: Sequence[Path], digests: Sequence[str]) -> dict[str, str]:
-        """Each content digest's kind of image (``images.heif_kind``) as the store keeps it, for
+        """Each content digest's kind of image (``heif.heif_kind``) as the store keeps it, for
         a reader that tells HEIC photos apart without opening a file (``facts_store.cached_facts``,
         ``features.decodable_now``).
         An image hashed before kinds were kept has its file's (``paths``') first bytes read, once:

@@ -15,7 +15,7 @@ from objrec import bursts, dedup, facts_store, image_facts, near_pairs
 from objrec.data import class_of_folder
 from objrec.errors import ObjrecError, UsageRefused
 from objrec.file_index import DIGEST_CHARS
-from objrec.images import list_images
+from objrec.listing import list_images
 from objrec.tables import (
     blank_row,
     csv_separator,

@@ -1,40 +1,33 @@
 """Opening images robustly, shared by every stage: mode, EXIF orientation, bad files, huge files.
 
-Files are recognised by extension (see ``IMAGE_EXTENSIONS``); a file with no extension at all is
-accepted when its first bytes are those of a known image format (Caltech-101 ships one such JPEG).
-Hidden files and folders (``.git``, ``.ipynb_checkpoints``), the folders archivers and file
-servers put beside photos (``__MACOSX``, ``@eaDir``: see ``SYSTEM_FOLDERS``) and the files Windows
-puts there (``Thumbs.db``, ``desktop.ini``: ``SYSTEM_FILES``, ``ZONE_MARK``) are never listed.
+Listing image folders is ``listing``'s job, a file's warnings once per command ``warned``'s, and
+pillow-heif's opener ``heif``'s.
 """
 
 from __future__ import annotations
 
-import errno
-import functools
-import glob
 import io
-import logging
 import os
 import re
 import struct
-import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import asdict, dataclass, field
-from pathlib import Path, PurePath
-from typing import Any, BinaryIO, ParamSpec, TypeVar
+from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
 from objrec.errors import ObjrecError
-from objrec.words import plural, quoted, some_of
-
-log = logging.getLogger(__name__)
-P = ParamSpec("P")
-R = TypeVar("R")
+from objrec.heif import (
+    heif_decodes,
+    heif_format,
+    heif_kind,
+    heif_plugin_version,
+    register_heif_plugin,
+)
+from objrec.warned import warn_once
+from objrec.words import plural, quoted
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"}
@@ -43,30 +36,6 @@ IMAGE_EXTENSIONS = frozenset(
 """HEIC (an iPhone's photos) and AVIF are listed whether or not this Pillow decodes them (AVIF
 in recent Pillows, HEIC only with pillow-heif installed: :func:`register_heif_plugin`), so that a
 photo objrec cannot read is named with the reason, never silently left out."""
-RAW_EXTENSIONS = frozenset(
-    {".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".dng", ".raf", ".orf"}
-    | {".rw2", ".rwl", ".pef", ".srw", ".x3f", ".3fr", ".fff", ".iiq", ".mos", ".mrw", ".kdc"}
-    | {".dcr", ".erf", ".raw"}
-)
-"""Camera RAW files, which objrec does not read (Pillow decodes none of them, DNG among them: it
-registers no ``.dng``), named apart from other files so that a RAW photo with no JPEG beside it
-is not lost among its ignored files (``check``)."""
-SIDECAR_EXTENSIONS = frozenset({".xmp", ".thm", ".aae"})
-"""Files cameras and photo editors write beside a photo (edit settings, thumbnails): counted by
-``check``, never read."""
-_HEIF_BRANDS = {
-    b"heic": "HEIC",
-    b"heix": "HEIC",
-    b"heim": "HEIC",
-    b"heis": "HEIC",
-    b"hevc": "HEIC",
-    b"hevx": "HEIC",
-    b"mif1": "HEIF",
-    b"msf1": "HEIF",
-    b"avif": "AVIF",
-    b"avis": "AVIF",
-}
-"""The ``ftyp`` brands of HEIF files (``....ftypheic``), by the name people know them by."""
 MAX_PIXELS = 89_478_485
 """The most pixels objrec decodes from one file: PIL's own decompression-bomb threshold (about
 9,500 x 9,500, 0.36 GB as Pillow holds RGB, in 4 bytes a pixel). Larger images are refused before
@@ -112,33 +81,6 @@ IMAGE_ERRORS = {
 in with ``str.format``), and those of the script ``export`` writes, which it writes in
 (``export.exporter.script_text``), so that the script says what ``predict`` says of the same
 file."""
-
-
-WEB_ADDRESS = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/+(.+)")
-"""A web address (``https://example.com/cat.jpg``), as a ``Path`` leaves it (``https:/...``)."""
-
-
-def missing_path(path: str | os.PathLike[str]) -> tuple[str, str]:
-    """A path that is not there, as the user typed it, and why, in one sentence: a web address
-    (objrec reads files here, not pages), or a ``~`` the shell left as it is (quoted, it is no
-    home folder) said so, where ``no such file or folder`` left the user guessing; so is a
-    wildcard pattern no shell expanded (quoted, or from a script's list)."""
-    text = os.fspath(path)
-    if (web := WEB_ADDRESS.match(text)) and web[1].lower() != "file" and not Path(web[1]).exists():
-        typed = f"{web[1]}://{web[2]}"
-        return typed, "a web address: objrec reads files on this computer, so download it first"
-    if text.startswith("~") and (home := os.path.expanduser(text)) != text:
-        return text, f"no such file or folder (~ is a home folder only unquoted: {home})"
-    if glob.has_magic(text):
-        n = len(glob.glob(text))
-        matches = (
-            f"it matches {n} file{'s' if n != 1 else ''} here" if n else "it matches nothing here"
-        )
-        return text, (
-            f"{IMAGE_ERRORS['missing']}: a wildcard pattern that no shell expanded ({matches}): "
-            "leave it unquoted, or give the folder"
-        )
-    return text, IMAGE_ERRORS["missing"]
 
 
 TRUNCATED = re.compile(r"image file is truncated\b|truncated file read$", re.IGNORECASE)
@@ -241,110 +183,10 @@ scaled by their own range, MPO JPEGs decoded reduced as any JPEG, strips over 20
 centre before the resize (rows stored before these changes were reused for such images). 3: the
 transparent colour of an RGB or grey PNG (its tRNS chunk) over white, as a palette's was. An image
 it comes to read that it refused before is ``store.DECODE_RULES``'s business."""
-SYSTEM_FOLDERS = frozenset({"__MACOSX", "@eaDir"})
-"""Folders that are never photos nor classes: macOS's zip metadata (``._name.jpg`` files beside
-each photo) and a Synology server's thumbnails (real JPEGs, smaller copies of the photos)."""
-SYSTEM_FILES = frozenset({"thumbs.db", "ehthumbs.db", "ehthumbs_vista.db", "desktop.ini"})
-"""Files Windows puts beside photos, hidden there, by their names in lower case (Windows reads
-``Thumbs.db`` and ``thumbs.db`` as one name): Explorer's thumbnail caches and a folder's settings,
-as macOS's ``.DS_Store``, which a folder copied from Windows brings along."""
-ZONE_MARK = ":Zone.Identifier"
-"""How the name of the file into which Windows' "downloaded from the Internet" mark of a photo
-turns ends, one beside each photo (``IMG_1.jpg:Zone.Identifier``), when Explorer copies the photos
-into WSL: a stream of the photo on Windows, never a file of its own there."""
-_MAGIC = (
-    b"\xff\xd8\xff",
-    b"\x89PNG\r\n\x1a\n",
-    b"GIF87a",
-    b"GIF89a",
-    b"BM",
-    b"II*\x00",
-    b"MM\x00*",
-)
 
 
 _TIFF_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8}
 """Bytes per value of each TIFF field type (BYTE, ASCII, SHORT, LONG, RATIONAL, ...), as in EXIF."""
-
-BAD_NAME = "its name is not UTF-8 (as in some old zips): objrec cannot record it; rename it"
-"""Why a file whose name does not decode as UTF-8 is left out (see :func:`has_utf8_name`)."""
-BAD_FOLDER_NAME = (
-    "its name is not UTF-8 (as in some old zips): objrec cannot record its class; rename the folder"
-)
-"""Why a class folder whose name does not decode as UTF-8 is left out, said once of the folder
-(each of its photos was said to need renaming, and the folder to hold no images)."""
-
-
-_warned: ContextVar[set[tuple[str, str]] | None] = ContextVar("objrec_warned", default=None)
-"""What was already warned about in the current :func:`warned_once_per_file` block: (kind, file)."""
-
-
-@contextmanager
-def warned_once_per_file() -> Iterator[None]:
-    """Within this block (one library call: one command) each file is warned about once per kind
-    (a name that is not UTF-8, damaged EXIF data), however often it is listed or opened: a command
-    lists a folder more than once (``evaluate --unknown`` checks the folder before loading the
-    model, ``report`` evaluates and then shows the training images) and opens an image several
-    times (its facts, its features, the plot). A block inside another shares its memory; nothing
-    outlives the outermost block, so a later call (or test) is warned again. Threads share it
-    through :func:`carry_warned`. Usable as a decorator: ``@warned_once_per_file()``."""
-    if _warned.get() is not None:
-        yield
-        return
-    token = _warned.set(set())
-    try:
-        yield
-    finally:
-        _warned.reset(token)
-
-
-def carry_warned(function: Callable[P, R]) -> Callable[P, R]:
-    """``function``, run in any thread with this :func:`warned_once_per_file` block's memory of
-    what was warned (a new thread, or a pool's, starts without it, and would warn again)."""
-    warned = _warned.get()
-
-    @functools.wraps(function)
-    def call(*args: P.args, **kwargs: P.kwargs) -> R:
-        token = _warned.set(warned)
-        try:
-            return function(*args, **kwargs)
-        finally:
-            _warned.reset(token)
-
-    return call
-
-
-HeldWarning = tuple[str, "str | Path | None", str, tuple[object, ...]]
-"""A :func:`warn_once` call held back (:func:`held_warnings`): kind, path, message, args."""
-_held: ContextVar[list[HeldWarning] | None] = ContextVar("objrec_held", default=None)
-
-
-@contextmanager
-def held_warnings() -> Iterator[list[HeldWarning]]:
-    """Within this block :func:`warn_once` logs nothing: its calls are appended to the list given,
-    for another process to make (``warn_once(kind, path, message, *args)``), where they are logged
-    where that process logs them, once per file as its own are."""
-    held: list[HeldWarning] = []
-    token = _held.set(held)
-    try:
-        yield held
-    finally:
-        _held.reset(token)
-
-
-def warn_once(kind: str, path: str | Path | None, message: str, *args: object) -> None:
-    """Log ``message`` unless this ``kind`` of warning about ``path`` was already given in this
-    :func:`warned_once_per_file` block (always outside one, or for an upload: ``path`` None)."""
-    held = _held.get()
-    if held is not None:
-        held.append((kind, path, message, args))
-        return
-    warned = _warned.get()
-    key = (kind, os.path.abspath(path)) if path is not None else None
-    if warned is None or key is None or key not in warned:
-        log.warning(message, *args)
-    if warned is not None and key is not None:
-        warned.add(key)
 
 
 class UnreadableImageError(ObjrecError):
@@ -358,21 +200,6 @@ class UnreadableImageError(ObjrecError):
         """Pickled as made (a worker process's decode sends it back: ``processes.each_file``);
         ``Exception``'s own pickling made it again from its message alone, and failed."""
         return type(self), (self.name, self.reason, self.too_large)
-
-
-def _has_image_magic(path: Path) -> bool:
-    try:
-        with path.open("rb") as f:
-            head = f.read(12)
-    except OSError:
-        return False
-    webp = head[:4] == b"RIFF" and head[8:12] == b"WEBP"
-    return head.startswith(_MAGIC) or webp or _heif_format(head) is not None
-
-
-def _heif_format(head: bytes) -> str | None:
-    """HEIC, HEIF or AVIF when ``head`` (a file's first 12 bytes) starts such a file."""
-    return _HEIF_BRANDS.get(head[8:12]) if head[4:8] == b"ftyp" else None
 
 
 def decoder_gone(path: Path) -> bool:
@@ -395,19 +222,6 @@ def decoder_gone_reason(path: Path) -> str | None:
     return kind_gone_reason(heif_kind(_head(path) or b""))
 
 
-def heif_decodes() -> bool:
-    """Whether this Python decodes HEIC and HEIF: pillow-heif's opener registered, or installed
-    and registered now (its import, about 0.04 s, once a process)."""
-    return "HEIF" in Image.ID or (heif_plugin_version() is not None and register_heif_plugin())
-
-
-def heif_kind(head: bytes) -> str:
-    """HEIC, HEIF or AVIF when ``head`` (a file's first bytes) starts such a file, else "": what
-    the feature store keeps of each image's content (``store.FeatureStore.image_kinds``), so
-    that its readers need not read the file's first bytes again (:func:`kind_gone_reason`)."""
-    return _heif_format(head[:12]) or ""
-
-
 def kind_gone_reason(kind: str) -> str | None:
     """:func:`decoder_gone_reason` of a file of ``kind`` (:func:`heif_kind`), read already."""
     if kind not in ("HEIC", "HEIF") or "HEIF" in image_formats() or register_heif_plugin():
@@ -422,283 +236,6 @@ def decoder_missing(error: str) -> str | None:
         if IMAGE_ERRORS["heif_no_decoder"].format(kind=kind) in error:
             return kind
     return None
-
-
-def is_hidden(path: Path) -> bool:
-    """True for a name starting with "." or one of the ``SYSTEM_FOLDERS``, the ``SYSTEM_FILES``
-    or a ``ZONE_MARK``'s: never listed."""
-    name = path.name
-    return (
-        name.startswith(".")
-        or name in SYSTEM_FOLDERS
-        or name.lower() in SYSTEM_FILES
-        or name.endswith(ZONE_MARK)
-    )
-
-
-SYSTEM_LITTER = (".DS_Store", "._", ".objrec-")
-"""The hidden names a system or objrec writes of itself: macOS's ``.DS_Store``, its AppleDouble
-``._name`` files, objrec's own temporaries and notes (``.objrec-*``). :func:`is_litter`."""
-
-
-def is_litter(path: Path) -> bool:
-    """True for a hidden name that no person put there (:func:`is_hidden`, of a system's or of
-    objrec's own: ``SYSTEM_LITTER``, ``SYSTEM_FOLDERS``, ``SYSTEM_FILES``, a ``ZONE_MARK``'s):
-    what a forced split may delete with the earlier split. Any other hidden name (``.notes.txt``,
-    a folder ``.edits``) is the user's, kept as a visible one is."""
-    name = path.name
-    if not name.startswith("."):
-        return is_hidden(path)
-    return name == SYSTEM_LITTER[0] or name.startswith(SYSTEM_LITTER[1:])
-
-
-def is_image_file(path: Path) -> bool:
-    """True for a visible file with an image extension, or with no extension and image bytes."""
-    if is_hidden(path) or not path.is_file():
-        return False
-    suffix = path.suffix.lower()
-    if suffix:
-        return suffix in IMAGE_EXTENSIONS
-    return _has_image_magic(path)
-
-
-def utf8_name(path: str | Path) -> str:
-    """``path`` as text a UTF-8 file holds: each byte of a name that is not UTF-8 (an old zip's
-    Latin-1 ``caf\\xe9``) escaped, as the CLI prints it (:func:`has_utf8_name`)."""
-    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-def has_utf8_name(path: Path) -> bool:
-    """False for a path that is not valid UTF-8 (Python holds its bytes as surrogates): the CSVs,
-    the feature store's index and the plots cannot hold it, so it is left out, with a warning."""
-    try:
-        str(path).encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def path_order(path: str | os.PathLike[str]) -> tuple[str, ...]:
-    """The sort key of every listing objrec gives: the path's parts, so that a folder's images
-    stay together and its sub-folders follow in order (as strings, ``a-b/x.jpg`` would sort between
-    ``a/`` entries, "-" coming before "/"). A path's own parts, not a new path's: a listing
-    sorts by it twice, and making a path again took a third of listing a split's 4,637 images."""
-    return path.parts if isinstance(path, PurePath) else PurePath(path).parts
-
-
-def is_link_loop(folder: Path, above: frozenset[str]) -> bool:
-    """True when ``folder`` is (a link to) one of the folders ``above``, or to one above those."""
-    real = os.path.realpath(folder)
-    return any(a == real or a.startswith(real.rstrip(os.sep) + os.sep) for a in above)
-
-
-def walk_tree(folder: Path, _above: frozenset[str] = frozenset()) -> Iterator[tuple[Path, str]]:
-    """``(path, kind)`` for every entry below ``folder``, sorted, depth first.
-
-    Links to folders are followed like folders, as ``split`` always did. ``kind`` is ``file``
-    (anything that is not a folder, broken links included), ``hidden`` (a name starting with ".",
-    or one of the ``SYSTEM_FOLDERS``; not entered) or ``loop`` (a link to a folder that contains
-    it, not entered: following it would never end).
-    """
-    above = _above | {os.path.realpath(folder)}
-    for path in sorted(Path(folder).iterdir(), key=path_order):
-        if is_hidden(path):
-            yield path, "hidden"
-        elif not path.is_dir():
-            yield path, "file"
-        elif is_link_loop(path, above):
-            yield path, "loop"
-        else:
-            yield from walk_tree(path, above)
-
-
-def list_images(
-    folder: Path,
-    bad_names: list[Path] | None = None,
-    others: list[Path] | None = None,
-    ignored: list[Path] | None = None,
-) -> list[Path]:
-    """All image files below ``folder`` (recursively, through links to folders), sorted.
-
-    Hidden files and folders are skipped; a link that loops back, a link to an image that is not
-    there, and an image whose name is not UTF-8, are skipped with a warning (the last two once
-    per :func:`warned_once_per_file` block; the last put in ``bad_names`` instead, when given).
-    The other visible files (not images, links to nothing too) are skipped, or put in
-    ``others``, when given, for the caller to name; ``ignored``: those of them that are not
-    links to a missing image (warned of as without it), for a caller that counts them
-    (:func:`ignored_files`).
-    """
-    found = []
-    for path, kind in walk_tree(Path(folder)):
-        if kind == "loop":
-            log.warning("%s links back to a folder that contains it: not followed", path)
-        elif kind == "file" and is_image_file(path):
-            if has_utf8_name(path):
-                found.append(path)
-            elif bad_names is not None:
-                bad_names.append(path)
-            else:
-                warn_once("bad name", path, "%s left out: %s", path, BAD_NAME)
-        elif kind == "file" and others is not None:
-            others.append(path)
-        elif kind == "file" and is_broken_image_link(path):
-            warn_once("broken link", path, "%s left out: %s", path, broken_link_reason(path))
-        elif kind == "file" and ignored is not None:
-            ignored.append(path)
-    return sorted(found, key=path_order)
-
-
-@dataclass(frozen=True)
-class IgnoredFiles:
-    """The files left out as not images (``split``, ``explore``): those of class folders that are
-    not images, and (``split``) those outside any class folder; how many, of which kinds, and
-    each file's kind (relative to the folder given; a RAW photo alone first). ``check_folder``
-    names each with more words."""
-
-    files: int
-    raw_files: int
-    raw_without_image: int
-    """Of ``raw_files``, those with no image of their name (any case) beside them: photos that
-    are left out of training unless converted to JPEG."""
-    sidecar_files: int
-    """Camera and photo editors' notes on a photo (:data:`SIDECAR_EXTENSIONS`)."""
-    example: str
-    outside_classes: int = 0
-    """Files directly in the folder given, outside any class folder (images too); not the links
-    there to folders that are not there (:func:`is_gone_folder`), which ``kinds`` names first."""
-    kinds: dict[str, str] = field(default_factory=dict, hash=False)
-    """Each file (relative) and its kind, a key of :data:`IGNORED_KINDS`, in the order named."""
-
-    def by_kind(self) -> dict[str, list[str]]:
-        """The files (relative) of each kind, the kinds in the order named."""
-        groups: dict[str, list[str]] = {}
-        for path, kind in self.kinds.items():
-            groups.setdefault(kind, []).append(path)
-        return groups
-
-    def to_json(self) -> dict[str, Any]:
-        """What ``--json`` gives: the counts, and for each kind, in the order named, how many
-        ``files``, the first :data:`IGNORED_NAMED` (``examples``) and how many ``more``; a folder
-        of thousands of sidecar files (.xmp, Thumbs.db) listed every one."""
-        kinds = {
-            kind: {
-                "files": len(paths),
-                "examples": paths[:IGNORED_NAMED],
-                "more": max(len(paths) - IGNORED_NAMED, 0),
-            }
-            for kind, paths in self.by_kind().items()
-        }
-        return asdict(self) | {"kinds": kinds}
-
-    def sentence(self) -> str:
-        """One line: each file ignored and why, grouped by why, :data:`IGNORED_NAMED` of each
-        kind named (``butterfly/Thumbs.db (not an image); notes.txt (outside a class folder)``),
-        and where to see all when some are only counted."""
-        groups = self.by_kind()
-        named = [
-            f"{some_of(paths, IGNORED_NAMED)} ({IGNORED_KINDS[kind][len(paths) > 1]})"
-            for kind, paths in groups.items()
-        ]
-        more = any(len(paths) > IGNORED_NAMED for paths in groups.values())
-        return f"ignored {plural(self.files, 'file')}: {'; '.join(named)}" + (
-            "; `check_folder` names each" if more else ""
-        )
-
-
-IGNORED_KINDS = {
-    "gone_folder": (
-        "a link to a folder that is not there (a drive unplugged, a folder moved or deleted): "
-        "its class is left out",
-        "links to folders that are not there (a drive unplugged, folders moved or deleted): "
-        "their classes are left out",
-    ),
-    "raw_without_image": (
-        "a camera RAW photo with no image of its name beside it: convert it to JPEG to use it",
-        "camera RAW photos with no image of their name beside them: convert them to JPEG to use "
-        "them",
-    ),
-    "outside_classes": ("outside a class folder", "outside a class folder"),
-    "not_image": ("not an image", "not images"),
-    "sidecar": ("a photo editor's or camera's notes on a photo", "notes on photos"),
-    "raw_beside_image": (
-        "a camera RAW copy of the image beside it",
-        "camera RAW copies of the images beside them",
-    ),
-}
-"""Why a file was ignored (:class:`IgnoredFiles`), for one file and for several, in the order
-the sentence names them: photos lost first."""
-IGNORED_NAMED = 5
-"""The ignored files of a kind the sentence names, before "and N more"."""
-
-
-def ignored_files(
-    root: Path, ignored: list[Path], images: list[Path], outside: Sequence[Path] = ()
-) -> IgnoredFiles | None:
-    """What :class:`IgnoredFiles` says of ``ignored`` (the files below ``root``'s class folders
-    that :func:`list_images` did not list) and ``outside`` (the files directly in ``root``),
-    ``images`` being those it did list; None when there are none."""
-    if not ignored and not outside:
-        return None
-    beside = {(p.parent, p.stem.casefold()) for p in images}
-    raw = [p for p in ignored if p.suffix.lower() in RAW_EXTENSIONS]
-    alone = [p for p in raw if (p.parent, p.stem.casefold()) not in beside]
-    sidecars = [p for p in ignored if p.suffix.lower() in SIDECAR_EXTENSIONS]
-    known, lone = {*raw, *sidecars}, set(alone)
-    gone = [p for p in outside if is_gone_folder(p)]
-    of_kind = {
-        "gone_folder": gone,
-        "raw_without_image": alone,
-        "outside_classes": [p for p in outside if p not in gone],
-        "not_image": [p for p in ignored if p not in known],
-        "sidecar": sidecars,
-        "raw_beside_image": [p for p in raw if p not in lone],
-    }
-
-    def shown(path: Path) -> str:
-        return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
-
-    kinds = {shown(p): kind for kind, paths in of_kind.items() for p in paths}
-    example = next(iter(kinds))
-    files = len(ignored) + len(outside)
-    loose = len(outside) - len(gone)
-    return IgnoredFiles(files, len(raw), len(alone), len(sidecars), example, loose, kinds)
-
-
-def is_gone_folder(path: Path) -> bool:
-    """Whether ``path``, found directly in a folder of class folders, is a visible link to
-    nothing (or in a loop of links): a class folder on a drive unplugged, or moved, most likely,
-    its whole class missing; never a file outside a class folder, as it was called."""
-    return path.is_symlink() and not path.exists() and not is_hidden(path)
-
-
-def is_broken_image_link(path: Path) -> bool:
-    """A visible link named as an image whose target is not there: an image moved or deleted
-    since it was linked (a split made with links reads its source folder's files)."""
-    suffix = path.suffix.lower() in IMAGE_EXTENSIONS
-    return suffix and not is_hidden(path) and path.is_symlink() and not path.exists()
-
-
-LINK_LOOP = "a link in a loop of links ({target} leads back to it): it reaches no file"
-"""A link that leads, through others, back to itself (``ln -s lp2 lp1; ln -s lp1 lp2``): it was
-called a link to a file "not there (moved or deleted since it was linked)", though lp2 is."""
-
-
-def broken_link_reason(path: Path) -> str:
-    """Why a broken link (:func:`is_broken_image_link`, or any other) cannot be read: its target
-    gone, or a loop (:data:`LINK_LOOP`)."""
-    target = os.readlink(path)
-    if is_looped_link(path):
-        return LINK_LOOP.format(target=target)
-    return IMAGE_ERRORS["broken_link"].format(target=target)
-
-
-def is_looped_link(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` is a link in a loop of links (``stat`` says ELOOP), not one to nothing."""
-    try:
-        os.stat(path)
-    except OSError as exc:
-        return exc.errno == errno.ELOOP
-    return False
 
 
 PAGED_EXTENSIONS = frozenset({".tif", ".tiff", ".gif", ".webp"})
@@ -965,26 +502,11 @@ def _open_heif_too(source: Path | io.BytesIO) -> Image.Image:
         return Image.open(source, formats=image_formats())
     except UnidentifiedImageError:
         head = source.getvalue()[:12] if isinstance(source, io.BytesIO) else _head(source)
-        if _heif_format(head or b"") not in ("HEIC", "HEIF") or not register_heif_plugin():
+        if heif_format(head or b"") not in ("HEIC", "HEIF") or not register_heif_plugin():
             raise
     if isinstance(source, io.BytesIO):
         source.seek(0)
     return Image.open(source, formats=image_formats())
-
-
-_heif_lock = threading.Lock()
-_heif_registered: list[bool] = []
-
-
-def register_heif_plugin() -> bool:
-    """Register pillow-heif's opener with Pillow, once per process, when pillow-heif is installed
-    (``pip install pillow-heif``, or objrec's ``heic`` extra); whether it is registered. Called
-    on the first HEIC or HEIF file met, never at import: pillow-heif takes a tenth of a second to
-    import, which no command without such files should pay."""
-    with _heif_lock:
-        if not _heif_registered:
-            _heif_registered.append(_register_heif())
-        return _heif_registered[0]
 
 
 def decoder_versions(heif: bool = True) -> str:
@@ -1003,31 +525,6 @@ def decoder_versions(heif: bool = True) -> str:
         libraries.append(("pillow-heif", heif_plugin_version()))
     named = "".join(f" {name} {version}" for name, version in libraries if version)
     return f"Pillow {PIL.__version__} libjpeg {jpeg}{named}"
-
-
-@functools.cache
-def heif_plugin_version() -> str | None:
-    """The version of pillow-heif installed, None when there is none: part of the tag the reason
-    an image could not be decoded is remembered with (``store.decode_tag``), so that the HEIC
-    photos refused before it was installed are decoded once it is."""
-    from importlib import metadata
-
-    try:
-        return metadata.version("pillow-heif")
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def _register_heif() -> bool:
-    try:
-        from pillow_heif import register_heif_opener
-    except ImportError:
-        return False
-    except Exception as exc:  # installed, but its library cannot load (a broken wheel)
-        log.warning("pillow-heif is installed but cannot be used (%s): HEIC is not read", exc)
-        return False
-    register_heif_opener()
-    return True
 
 
 def image_formats() -> tuple[str, ...]:
@@ -1320,7 +817,7 @@ def _reason(exc: BaseException, head: bytes | None = None) -> str:
     if head == b"":
         return IMAGE_ERRORS["empty"]
     if isinstance(exc, UnidentifiedImageError):
-        kind = _heif_format(head or b"")
+        kind = heif_format(head or b"")
         if kind:
             return _heif_reason(kind)
         return IMAGE_ERRORS["not_image"]

@@ -165,8 +165,8 @@ def read_kept(run: Path, warn: bool = True, model: str | None = None) -> KeptThr
             f"{path} is not a threshold that evaluate kept ({exc!r}): remove it to "
             "use the run's own threshold"
         ) from exc
-    from objrec.images import warn_once
     from objrec.model_file import model_digest
+    from objrec.warned import warn_once
 
     current = kept_for == (model or model_digest(checkpoint_file(run)))
     kept = KeptThreshold(threshold, kept_on, path, current, record, changed_by_hand(record))

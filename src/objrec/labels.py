@@ -20,7 +20,7 @@ from pathlib import Path
 from objrec.add.new import NewImage, check_class_name, refuse_overlap
 from objrec.data import named_unknown
 from objrec.errors import ObjrecError
-from objrec.images import is_image_file, list_images
+from objrec.listing import is_image_file, list_images
 from objrec.tables import csv_records, exact_cell, read_text
 
 LEFT_OUT_REASONS = {

@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from objrec.file_index import DIGEST_CHARS, hash_file
-from objrec.images import list_images, warn_once
+from objrec.listing import list_images
 from objrec.progress import Reporter, passes_from_first_step
 from objrec.run_files import SEEN_RECORD
 from objrec.store import FeatureStore
+from objrec.warned import warn_once
 
 if TYPE_CHECKING:
     import torch

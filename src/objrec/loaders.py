@@ -15,7 +15,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from objrec.data import Sample
 from objrec.errors import WORK_IN_HAND
-from objrec.images import UnreadableImageError, carry_warned, open_image
+from objrec.images import UnreadableImageError, open_image
+from objrec.warned import carry_warned
 
 T = TypeVar("T")
 

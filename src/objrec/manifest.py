@@ -138,9 +138,9 @@ def _listing_row(
 def read_split_record(folder: Path | str) -> dict[str, Any] | None:
     """The ``split.json`` of the split folder ``folder`` as written (keys a later objrec adds
     kept); None when it has none (made before objrec recorded it, or not by ``split``) or it
-    cannot be read as one, which is said once per command (``images.warned_once_per_file``: an
+    cannot be read as one, which is said once per command (``warned.warned_once_per_file``: an
     add reads it for its settings, then for its record)."""
-    from objrec.images import warn_once
+    from objrec.warned import warn_once
 
     path = Path(folder) / SPLIT_RECORD
     try:

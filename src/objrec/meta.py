@@ -382,7 +382,7 @@ def warn_of_later_entries(data: Mapping[str, Any], source: str) -> None:
     inside an entry is warned of."""
     progress = ("kind", *(f.name for f in fields(TrainingProgress)))  # a training state's
     if unknown := sorted(set(map(str, data)) - {*ENTRIES, *progress}):
-        from objrec.images import warn_once
+        from objrec.warned import warn_once
 
         warn_once(
             "later entries",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from objrec.copies import originals_first
 from objrec.data import SPLITS
-from objrec.images import path_order
+from objrec.listing import path_order
 from objrec.ratios import allocate
 from objrec.split.result import SplitResult
 

@@ -24,21 +24,22 @@ from objrec.config import require_device, require_number, require_type
 from objrec.errors import ObjrecError, ctrl_c_leaves
 from objrec.file_index import INDEX_FILE, hash_bytes
 from objrec.images import (
-    BAD_NAME,
     IMAGE_ERRORS,
     IMAGE_EXTENSIONS,
     UnreadableImageError,
-    broken_link_reason,
     first_pages_only,
+    open_image,
+)
+from objrec.leakage import recorded_among, seen_words
+from objrec.listing import (
+    BAD_NAME,
+    broken_link_reason,
     has_utf8_name,
     is_broken_image_link,
     list_images,
     missing_path,
-    open_image,
     path_order,
-    warned_once_per_file,
 )
-from objrec.leakage import recorded_among, seen_words
 from objrec.outputs import (
     takes_back_folders,
 )
@@ -62,6 +63,7 @@ from objrec.prediction import (
 )
 from objrec.progress import Reporter, log_result_warnings, or_silent
 from objrec.run_files import SEEN_RECORD, require_checkpoint_file
+from objrec.warned import warned_once_per_file
 from objrec.words import plural, some_of
 
 if TYPE_CHECKING:  # PyTorch's: imported once there is an image to predict

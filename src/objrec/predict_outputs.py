@@ -18,11 +18,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from objrec.errors import ObjrecError, UsageRefused
-from objrec.images import (
-    IMAGE_EXTENSIONS,
-    UnreadableImageError,
-    open_image,
-)
+from objrec.images import IMAGE_EXTENSIONS, UnreadableImageError, open_image
 from objrec.outputs import (
     check_output_dir,
     fingerprint,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from objrec.data import UNKNOWN
 from objrec.evaluation_metrics import EvaluationRecord, read_record
-from objrec.images import utf8_name
+from objrec.listing import utf8_name
 from objrec.run_files import checkpoint_file, output_beside
 
 if TYPE_CHECKING:

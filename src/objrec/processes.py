@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from objrec.cores import usable_cores
-from objrec.images import HeldWarning, held_warnings, warn_once
+from objrec.warned import HeldWarning, held_warnings, warn_once
 from objrec.words import plural
 
 log = logging.getLogger(__name__)

@@ -61,8 +61,9 @@ from objrec.evaluation_metrics import (
 from objrec.explore import explore
 from objrec.failures import near_duplicate_words, top_losses, worst_class_rows
 from objrec.finetune import FinetuneRecord
-from objrec.images import IGNORED_KINDS, UnreadableImageError, open_image, warned_once_per_file
+from objrec.images import UnreadableImageError, open_image
 from objrec.inference import Recognizer
+from objrec.listing import IGNORED_KINDS
 from objrec.manifest import read_split_record
 from objrec.meta import RunMeta, typical_image
 from objrec.outputs import (
@@ -91,6 +92,7 @@ from objrec.thresholds import advice_rests_on, resting_words
 from objrec.thumbnails import embed_image, thumbnail
 from objrec.transforms import TTA_VIEWS, build_transforms, draft_size
 from objrec.untaught import untaught_note
+from objrec.warned import warned_once_per_file
 from objrec.words import below_one, joined, plural, quoted, some_of, span, three_places
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from objrec.errors import ObjrecError
-from objrec.images import is_hidden, is_image_file
+from objrec.listing import is_hidden, is_image_file
 from objrec.model_file import is_checkpoint
 from objrec.outputs import HINT, refuse_overwrite, writes_over
 from objrec.run_files import BEST, KEPT_NAME, LAST, RUN_FILES, SUMMARY, checkpoint_file

@@ -101,7 +101,8 @@ from objrec.file_index import (
     index_errors,
     use_is_stale,
 )
-from objrec.images import PIXEL_RULES, decoder_missing, register_heif_plugin
+from objrec.heif import register_heif_plugin
+from objrec.images import PIXEL_RULES, decoder_missing
 from objrec.locks import lock_exclusively, take_lock
 from objrec.outputs import sync_folder as sync_folder  # add.pending's, runs'
 
@@ -162,7 +163,8 @@ def decode_tag() -> str:
     (the HEIC decoder objrec registers with Pillow)."""
     import PIL
 
-    from objrec.images import MAX_PIXELS, heif_plugin_version, pixel_limit
+    from objrec.heif import heif_plugin_version
+    from objrec.images import MAX_PIXELS, pixel_limit
 
     heif = heif_plugin_version()
     limit = pixel_limit()  # another (OBJREC_MAX_PIXELS): a reason under the default is forgotten

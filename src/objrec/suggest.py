@@ -34,9 +34,9 @@ from objrec.data import Sample
 from objrec.errors import ObjrecError, on_ctrl_c
 from objrec.features import cached_features, report_unreadable, require_readable
 from objrec.frozen import FrozenBody, PassSettings
-from objrec.images import list_images, warned_once_per_file
 from objrec.inference import Answers, Recognizer
 from objrec.leakage import near_copies, seen_images
+from objrec.listing import list_images
 from objrec.outputs import (
     SUGGEST_FILES,
     check_output_dir,
@@ -54,6 +54,7 @@ from objrec.renames import renamed_arguments, renamed_attribute
 from objrec.run_files import output_beside
 from objrec.tables import write_table
 from objrec.views import ViewSpec
+from objrec.warned import warned_once_per_file
 from objrec.words import joined
 
 log = logging.getLogger(__name__)

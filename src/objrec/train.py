@@ -69,7 +69,6 @@ from objrec.finetune import (
     tune_blocks,
     tuned_parameters,
 )
-from objrec.images import warned_once_per_file
 from objrec.int8_body import QuantizedBody
 from objrec.leakage import seen_in_state, union_seen
 from objrec.meta import Calibration, ParameterCounts, RunMeta
@@ -130,6 +129,7 @@ from objrec.train_stops import (
     run_stops,
     said_on_a_stop,
 )
+from objrec.warned import warned_once_per_file
 from objrec.words import listed, plural, quoted
 
 log = logging.getLogger(__name__)

@@ -16,8 +16,8 @@ from objrec.answering import answers_read_in_every_view, view_tables
 from objrec.config import EvaluateConfig
 from objrec.data import SPLITS, ClassFolder, Sample, class_folders, class_of_folder, close_match
 from objrec.errors import ObjrecError
-from objrec.images import list_images
 from objrec.inference import Recognizer
+from objrec.listing import list_images
 from objrec.progress import Reporter
 from objrec.words import plural, quoted, some_of
 

@@ -25,7 +25,7 @@ from objrec.data import (
     require_split_folder,
 )
 from objrec.errors import ObjrecError, UsageRefused
-from objrec.images import SYSTEM_FOLDERS, is_image_file, list_images
+from objrec.listing import SYSTEM_FOLDERS, is_image_file, list_images
 from objrec.words import some_of
 
 log = logging.getLogger(__name__)

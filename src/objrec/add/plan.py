@@ -23,7 +23,8 @@ from objrec.data import SPLITS, class_dirs, present_splits
 from objrec.errors import ObjrecError
 from objrec.file_index import DIGEST_CHARS
 from objrec.grouping import near_groups
-from objrec.images import decoder_missing, list_images
+from objrec.images import decoder_missing
+from objrec.listing import list_images
 from objrec.outputs import free_name, name_key
 from objrec.ratios import min_class_size
 from objrec.reading import facts_file, read_all

@@ -61,13 +61,13 @@ from objrec.cache_folder import store_dir, using_cache_dir
 from objrec.config import SplitConfig, settings
 from objrec.data import refuse_likely_misspelt
 from objrec.errors import Interrupted, ObjrecError, ctrl_c_leaves, os_error_sentence
-from objrec.images import warned_once_per_file
 from objrec.labels import LabelledPhotos, labelled_images, labelled_photos
 from objrec.locks import locked
 from objrec.manifest import MANIFEST, check_manifest, manifest_damage, read_split_record
 from objrec.paths import PathGiven, PathsGiven
 from objrec.progress import log_result_warnings
 from objrec.split.record import added_entry
+from objrec.warned import warned_once_per_file
 from objrec.words import listed
 
 log = logging.getLogger(__name__)

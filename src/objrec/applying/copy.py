@@ -20,7 +20,7 @@ from objrec.config import SPLIT_MODES
 from objrec.data import SPLITS, is_split_folder
 from objrec.errors import ObjrecError, ctrl_c_leaves
 from objrec.file_index import DIGEST_CHARS, Copied, Hashed, copy_hashed
-from objrec.images import broken_link_reason, is_broken_image_link, list_images, warn_once
+from objrec.listing import broken_link_reason, is_broken_image_link, list_images
 from objrec.manifest import (
     MANIFEST,
     MANIFEST_COLUMNS,
@@ -42,6 +42,7 @@ from objrec.outputs import (
 from objrec.reviewed import REVIEWED_FILE, write_reviewed
 from objrec.store import index_written
 from objrec.tables import CSV_ENCODING
+from objrec.warned import warn_once
 from objrec.words import plural, some_of
 
 log = logging.getLogger(__name__)

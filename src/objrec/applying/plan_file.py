@@ -37,7 +37,7 @@ from objrec.audit.plan import (
     proposal_of,
 )
 from objrec.errors import ObjrecError
-from objrec.images import is_hidden
+from objrec.listing import is_hidden
 from objrec.tables import blank_row, csv_separator, exact_cell, read_bytes, read_text, slashed
 from objrec.words import plural
 
@@ -179,7 +179,7 @@ def row_decision(row: dict[str, str]) -> tuple[str, str]:
 def is_folder_name(name: str) -> bool:
     """One visible folder name: a relabel's image goes into OUT's folder of that class, never
     beside it (``../x``), below another (``a/b``) or into a folder every command ignores (``.x``,
-    ``__MACOSX``: ``images.is_hidden``)."""
+    ``__MACOSX``: ``listing.is_hidden``)."""
     return not any(c in name for c in "/\\") and not is_hidden(Path(name))
 
 

@@ -26,11 +26,11 @@ from objrec.applying.targets import planned_targets
 from objrec.audit.plan import REVIEW
 from objrec.data import is_split_folder
 from objrec.file_index import Copied, Hashed
-from objrec.images import warned_once_per_file
 from objrec.locks import locked
 from objrec.outputs import refuse_without_links, staged_folder, takes_back_folders
 from objrec.paths import PathGiven
 from objrec.split.record import applied_entry, record_applied
+from objrec.warned import warned_once_per_file
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from objrec.applying.follow import row_digest
 from objrec.applying.plan_file import PlanRead
 from objrec.data import SPLITS, is_split_folder
 from objrec.errors import ObjrecError
-from objrec.images import list_images
+from objrec.listing import list_images
 from objrec.locks import locked
 from objrec.manifest import read_split_record
 from objrec.paths import PathGiven

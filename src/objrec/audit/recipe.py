@@ -70,12 +70,12 @@ from objrec.audit.settings import AuditConfig
 from objrec.cache import open_cache, stores_held
 from objrec.cache_folder import using_cache_dir
 from objrec.errors import ObjrecError, on_ctrl_c
-from objrec.images import warned_once_per_file
 from objrec.outputs import takes_back_folders, writing_outputs
 from objrec.paths import PathGiven, as_path
 from objrec.photos_needed import none_listed_words
 from objrec.progress import Reporter, or_silent
 from objrec.reviewed import settled_paths
+from objrec.warned import warned_once_per_file
 from objrec.words import plural, quoted, some_of
 
 if TYPE_CHECKING:

@@ -121,7 +121,7 @@ class PathParam(click.Path):
 def link_refusal(path: str) -> str:
     """Why the link ``path`` leads nowhere: ``is a link to nothing``, or one in a loop of links
     (``ln -s lp2 lp1; ln -s lp1 lp2``), said as such, not as a link to nothing."""
-    from objrec.images import LINK_LOOP, is_looped_link
+    from objrec.listing import LINK_LOOP, is_looped_link
 
     return (
         f"is {LINK_LOOP.format(target=os.readlink(path))}"
@@ -133,7 +133,8 @@ def link_refusal(path: str) -> str:
 def not_there(path: str) -> str:
     """Why ``path`` is not there, after it: ``does not exist``, but a web address or a quoted
     ``~`` said as such (:func:`objrec.images.missing_path`; imported only now, as it needs PIL)."""
-    from objrec.images import IMAGE_ERRORS, missing_path
+    from objrec.images import IMAGE_ERRORS
+    from objrec.listing import missing_path
 
     why = missing_path(path)[1]
     missing = IMAGE_ERRORS["missing"]
@@ -409,10 +410,10 @@ def refuse_cache_inside(
 
 def cache_read_from(cache: Path, source: Path) -> bool:
     """Whether a listing of ``source`` would walk into the cache folder ``cache``: it is, or lies
-    inside, ``source`` and below no hidden folder (``images.is_hidden``: never listed), so that
+    inside, ``source`` and below no hidden folder (``listing.is_hidden``: never listed), so that
     ``objrec predict RUN ~`` goes on with the default ~/.cache/objrec (late61 L2), as the cache
     there cannot be read as photos."""
-    from objrec.images import is_hidden
+    from objrec.listing import is_hidden
 
     if not cache.is_relative_to(source):
         return False
@@ -487,7 +488,7 @@ def refuse_swapped(command: str, run: Path, second: Path) -> None:
 def looks_like_data(folder: Path) -> bool:
     """True for a folder holding visible sub-folders or images; False where it cannot be listed
     (the library's own error then says what it is)."""
-    from objrec.images import is_hidden, is_image_file
+    from objrec.listing import is_hidden, is_image_file
 
     try:
         entries = list(folder.iterdir())

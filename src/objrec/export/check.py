@@ -20,8 +20,9 @@ import torch
 from objrec.config import CHECK_PHOTOS
 from objrec.export.graph import largest_gap
 from objrec.export.sidecar import confidence_sidecar
-from objrec.images import UnreadableImageError, list_images, open_image
+from objrec.images import UnreadableImageError, open_image
 from objrec.int8_body import graph_engine
+from objrec.listing import list_images
 from objrec.meta import RunMeta
 from objrec.metrics import answered
 from objrec.model import Classifier

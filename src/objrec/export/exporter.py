@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from objrec import __version__, images
+from objrec import __version__, listing
 from objrec.checkpoint import load_model, model_digest, warn_if_unfinished
 from objrec.config import CHECK_PHOTOS, require_number
 from objrec.errors import ObjrecError
@@ -260,7 +260,7 @@ SCRIPT_ERRORS = re.compile(r"^ERRORS = \{\n(?:    .*\n)*\}$", re.MULTILINE)
 """The lines of ``export/script.py`` that hold its words for a photo it cannot read, given
 objrec's own (``images.IMAGE_ERRORS``): the script says what ``predict`` says of a file."""
 LEFT_OUT = ("SYSTEM_FOLDERS", "SYSTEM_FILES", "ZONE_MARK")
-"""The names of ``images``' lists of what a folder's listing leaves out unsaid, which
+"""The names of ``listing``'s lists of what a folder's listing leaves out unsaid, which
 ``export/script.py`` holds lines of the same names for, given objrec's own: the script lists
 a folder as ``predict`` does, warning of none of them (``Thumbs.db``)."""
 SCRIPT_LEFT_OUT = re.compile(rf"^({'|'.join(LEFT_OUT)}) = .*$", re.MULTILINE)
@@ -288,8 +288,8 @@ def script_text(model_name: str) -> str:
 
 
 def left_out_line(name: str) -> str:
-    """``images``' list ``name`` (of :data:`LEFT_OUT`) as the script's line of that name."""
-    value = getattr(images, name)
+    """``listing``'s list ``name`` (of :data:`LEFT_OUT`) as the script's line of that name."""
+    value = getattr(listing, name)
     if isinstance(value, frozenset):
         return f"{name} = frozenset({{{', '.join(json.dumps(v) for v in sorted(value))}}})"
     return f"{name} = {json.dumps(value)}"

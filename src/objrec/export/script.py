@@ -25,11 +25,12 @@ much). ``--runtime`` picks one. From your own code::
 
 It cannot import objrec, so it holds copies of objrec's code, which objrec's tests hold to
 their originals (a change to one side alone fails them; change both together). The same code,
-docstrings aside (tests/test_export.py, ``SCRIPT_COPIES``): ``is_hidden``, ``image_formats``
-and ``first_scan_components`` (objrec's ``images``), ``typical_image`` (``meta``), ``quoted``
-(``words``), ``escaped_character`` (``cli/output``). The same answers on a few inputs, in the
-script's own terms (its answers are dicts): ``pixel_limit``, ``bomb_reason``, ``heif_kind``,
-``shown`` (``utf8_name``) and ``is_image`` (``is_image_file``) (``images``); ``printed``
+docstrings aside (tests/test_export.py, ``SCRIPT_COPIES``): ``is_hidden`` (objrec's
+``listing``), ``image_formats`` and ``first_scan_components`` (``images``), ``typical_image``
+(``meta``), ``quoted`` (``words``), ``escaped_character`` (``cli/output``). The same answers on
+a few inputs, in the script's own terms (its answers are dicts): ``pixel_limit`` and
+``bomb_reason`` (``images``), ``heif_kind`` (``heif``), ``shown`` (``utf8_name``) and
+``is_image`` (``is_image_file``) (``listing``); ``printed``
 (``cli/output``: ``one_line``); ``cell`` (``tables``: ``spreadsheet_cell``); ``softmax``
 (``inference``: the calibrated probabilities); ``base_name``,
 ``tally`` and ``score_text`` (``prediction``: ``score_and_line``); ``first_of_each`` and

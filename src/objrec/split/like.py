@@ -13,7 +13,7 @@ from objrec import dedup, facts_store
 from objrec.cache_folder import default_cache_dir
 from objrec.data import SPLITS, class_dirs, class_of_folder, present_splits
 from objrec.file_index import DIGEST_CHARS, hash_file
-from objrec.images import is_broken_image_link, list_images
+from objrec.listing import is_broken_image_link, list_images
 from objrec.manifest import MANIFEST, manifest_rows
 from objrec.placement import majority_split
 from objrec.store import FeatureStore

@@ -22,7 +22,7 @@ from objrec.add.pending import OLD_PENDING, PENDING
 from objrec.data import SPLITS, run_checkpoint
 from objrec.errors import FULL_DISK, Interrupted, ObjrecError, ctrl_c_leaves, stops_held
 from objrec.file_index import DIGEST_CHARS, Copied, copy_and_record, copy_as_read
-from objrec.images import is_litter
+from objrec.listing import is_litter
 from objrec.locks import held_elsewhere, locked
 from objrec.manifest import (
     MANIFEST,
@@ -135,7 +135,7 @@ def unlisted_files(out: Path) -> list[str]:
     """The files (and links) in the train, valid and test folders of the split in ``out`` that
     neither its manifest nor that of a split killed while moving its folders in (its staging
     folder's) lists, relative to ``out``, sorted; what a system or objrec writes of itself
-    (``images.is_litter``: ``.DS_Store``, objrec's temporary files) aside, never a hidden file
+    (``listing.is_litter``: ``.DS_Store``, objrec's temporary files) aside, never a hidden file
     or folder of the user's (``.notes.txt``), and a photo the manifest lists moved by hand to
     another folder of the split (its content listed: :func:`refuse_dropping_images` tells of
     one from elsewhere). None when ``out`` holds no manifest a split wrote."""

@@ -25,7 +25,7 @@ from objrec.config import SplitConfig, settings
 from objrec.data import require_split_folder
 from objrec.errors import ObjrecError, on_ctrl_c
 from objrec.grouping import burst_keys, join_groups, near_groups, read_groups
-from objrec.images import first_pages_only, warned_once_per_file
+from objrec.images import first_pages_only
 from objrec.outputs import takes_back_folders
 from objrec.paths import PathGiven
 from objrec.placement import assign
@@ -51,6 +51,7 @@ from objrec.split.result import (
     untimed_sentence,
 )
 from objrec.split.source import chosen_class, merged_classes, read_source
+from objrec.warned import warned_once_per_file
 from objrec.words import groups_words, listed, plural
 
 log = logging.getLogger(__name__)

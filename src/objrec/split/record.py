@@ -114,7 +114,7 @@ def left_out_entry(result: SplitResult) -> dict[str, Any]:
     warnings said only in the terminal: ``unreadable`` (the files that cannot be read, relative
     to the source folder), ``in_two_classes`` (each picture found in two classes, a pair of
     files: one label is probably wrong, both trained on), and ``ignored`` (how many files of each
-    kind were not images or lay outside any class folder: ``images.IGNORED_KINDS``)."""
+    kind were not images or lay outside any class folder: ``listing.IGNORED_KINDS``)."""
     ignored = result.ignored_files
     kinds = ignored.by_kind() if ignored is not None else {}
     return {

@@ -18,7 +18,8 @@ from objrec.data import (
 )
 from objrec.enough import FEWEST_TO_TRUST
 from objrec.errors import ObjrecError
-from objrec.images import MAX_PIXELS_VARIABLE, IgnoredFiles, pixel_limit
+from objrec.images import MAX_PIXELS_VARIABLE, pixel_limit
+from objrec.listing import IgnoredFiles
 from objrec.ratios import LARGER_RATIOS, allocate, few_train_why, larger_ratios_hint, photos_for
 from objrec.words import grouped, plural, quoted, some_of
 

@@ -22,11 +22,11 @@ from objrec.data import (
     with_likely,
 )
 from objrec.errors import ObjrecError, UsageRefused, strict_refusal
-from objrec.images import (
+from objrec.images import decoder_missing
+from objrec.listing import (
     BAD_FOLDER_NAME,
     BAD_NAME,
     IgnoredFiles,
-    decoder_missing,
     has_utf8_name,
     ignored_files,
     is_gone_folder,
@@ -34,7 +34,6 @@ from objrec.images import (
     list_images,
     path_order,
     utf8_name,
-    warn_once,
 )
 from objrec.manifest import (
     MANIFEST,
@@ -44,6 +43,7 @@ from objrec.manifest import (
 )
 from objrec.paths import PathGiven
 from objrec.reviewed import REVIEWED_FILE
+from objrec.warned import warn_once
 from objrec.words import plural, some_of
 
 if TYPE_CHECKING:
